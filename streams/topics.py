@@ -1,0 +1,43 @@
+"""Herald's Kafka topics: names, keys and what flows through each.
+
+Each topic is keyed by what the next lookup needs (DESIGN.md): the stage that reads it finds its
+table entries on the partitions it owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    key: str  # what the record key is, for readers of this file
+    compacted: bool = False
+
+
+SENDS_REQUESTED = TopicSpec("herald.sends.requested", key="workspace id")
+"""One record per accepted API send (all recipients); produced by the API or internal systems."""
+
+SENDS_BY_RECIPIENT = TopicSpec("herald.sends.by_recipient", key="recipient address")
+"""One record per recipient; suppression and dedupe stages look up by recipient here."""
+
+SENDS_READY = TopicSpec("herald.sends.ready", key="workspace id")
+"""Deliveries cleared to go; the workspace token bucket and the send ledger live with it."""
+
+EVENTS = TopicSpec("herald.events", key="message id")
+"""Every outcome of every message (queued, sent, deferred, bounced, failed, ...)."""
+
+DEAD_LETTERS = TopicSpec("herald.deadletters", key="source topic")
+"""Records an agent could not process, with the reason. Never silently dropped."""
+
+
+def retry_topic(tier: int) -> TopicSpec:
+    """Deferred deliveries waiting for retry ``tier`` (each tier has one fixed delay, so every
+    tier topic is ordered by due time and its reader only ever waits for its head)."""
+    return TopicSpec(f"herald.sends.retry.{tier}", key="recipient address")
+
+
+def all_topics(retry_tiers: int) -> list[TopicSpec]:
+    base = [SENDS_REQUESTED, SENDS_BY_RECIPIENT, SENDS_READY, EVENTS, DEAD_LETTERS]
+    return base + [retry_topic(i) for i in range(retry_tiers)]

@@ -1,0 +1,72 @@
+"""Piccolo tables: the system of record (workspaces, API keys, messages and their events).
+
+The engine is not chosen here: :func:`tables.database.connect` binds these tables to the
+database named by the settings at each entry point.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+
+class Workspace(Table, tablename="workspaces"):
+    """A tenant. Every resource belongs to exactly one."""
+
+    id = Varchar(length=40, primary_key=True)  # "ws_" + random
+    name = Varchar(length=200, unique=True)
+    created_at = Timestamptz()
+
+
+class ApiKey(Table, tablename="api_keys"):
+    """An API key, stored only as a SHA-256 hash plus a non-secret lookup prefix."""
+
+    id = Varchar(length=40, primary_key=True)  # "key_" + random
+    workspace = ForeignKey(references=Workspace, null=False)
+    prefix = Varchar(length=32, unique=True, index=True)  # first chars of the key, not secret
+    key_hash = Varchar(length=64)  # hex SHA-256 of the whole key
+    created_at = Timestamptz()
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class Message(Table, tablename="messages"):
+    """One message = one recipient of one send request; projected from the events topic."""
+
+    id = Varchar(length=40, primary_key=True)  # "msg_" + random, returned by POST /v1/emails
+    workspace_id = Varchar(length=40, index=True)
+    request_id = Varchar(length=40, index=True)
+    sender = Text()
+    recipient = Text()
+    subject = Text()
+    tags = JSON(default=[])
+    status = Varchar(length=16)  # latest meaningful event type
+    status_rank = Integer(default=0)  # keeps the status monotone when events arrive twice
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class MessageEvent(Table, tablename="message_events"):
+    """One event of a message's timeline (event ids are stable: inserting twice is a no-op)."""
+
+    id = Varchar(length=40, primary_key=True)  # the event id
+    message_id = Varchar(length=40, index=True)
+    workspace_id = Varchar(length=40, index=True)
+    type = Varchar(length=16)
+    at = Float()  # epoch seconds, as on the record
+    attempt = Integer(default=0)
+    smtp_code = Integer(null=True, default=None)
+    enhanced_code = Varchar(length=16, null=True, default=None)
+    reply = Text(null=True, default=None)
+    possible_duplicate = Boolean(default=False)
+
+
+ALL_TABLES: tuple[type[Table], ...] = (Workspace, ApiKey, Message, MessageEvent)
