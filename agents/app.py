@@ -1,0 +1,100 @@
+"""The worker's Faust app: topics, tables and agents, wired from the settings.
+
+``build_worker(settings)`` is the only place that knows every agent; each agent module exposes
+``register(worker)`` and owns one concern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from agents import dispatch, expand, project, retry, screen
+from agents.mailer import Mailer
+from config.settings import Settings
+from streams import topics
+from tables.hot import HotTables, declare_tables
+
+
+class _IdempotentProducer(faust_aiokafka.Producer):  # type: ignore[misc]
+    # Faust only turns idempotence on inside transactions; Herald wants it on every produce
+    # (DESIGN.md: producers acks=all + idempotence, so a retried produce never duplicates).
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class _Transport(faust_aiokafka.Transport):  # type: ignore[misc]
+    Producer = _IdempotentProducer
+
+
+class HeraldFaust(faust.App):  # type: ignore[misc]
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return _Transport(self.conf.broker_producer, self)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Everything an agent module needs to register itself."""
+
+    settings: Settings
+    app: Any  # HeraldFaust (Faust ships no type information)
+    tables: HotTables
+    requested: Any
+    by_recipient: Any
+    ready: Any
+    events: Any
+    dead_letters: Any
+    retries: tuple[Any, ...]
+
+
+def build_worker(settings: Settings, mailer: Mailer) -> Worker:
+    app = HeraldFaust(
+        "herald-worker",
+        broker=f"kafka://{settings.bootstrap}",
+        store="rocksdb://",
+        datadir=str(settings.data_dir / "worker"),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=0 if settings.replication_factor == 1 else 1,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",  # a new group must not skip accepted mail
+        broker_commit_interval=1.0,
+        # Retry agents sleep until their head record is due: a rebalance must not wait for them.
+        stream_wait_empty=False,
+        web_enabled=False,
+    )
+
+    def topic(spec: topics.TopicSpec) -> Any:
+        return app.topic(
+            spec.name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.topic_partitions,
+        )
+
+    worker = Worker(
+        settings=settings,
+        app=app,
+        tables=declare_tables(app, settings),
+        requested=topic(topics.SENDS_REQUESTED),
+        by_recipient=topic(topics.SENDS_BY_RECIPIENT),
+        ready=topic(topics.SENDS_READY),
+        events=topic(topics.EVENTS),
+        dead_letters=topic(topics.DEAD_LETTERS),
+        retries=tuple(topic(topics.retry_topic(i)) for i in range(len(settings.retry_schedule))),
+    )
+    expand.register(worker)
+    screen.register(worker)
+    dispatch.register(worker, mailer)
+    retry.register(worker)
+    project.register(worker)
+    return worker

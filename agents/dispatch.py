@@ -1,0 +1,126 @@
+"""Dispatch: throttle per workspace, keep the send ledger, deliver over SMTP, report outcomes
+(``herald.sends.ready`` -> relay, ``herald.events``, retry topics).
+
+Delivery semantics (DESIGN.md): at-least-once with a ledger keyed by message id. A delivery is
+marked ``sending`` (and the mark flushed to the changelog) before SMTP, and ``sent`` after the
+relay's 250, before the batch's offsets are committed. A record seen again whose ledger entry is
+terminal is skipped; one left ``sending`` by a crash is sent again with the same Message-ID and
+its event says ``possible_duplicate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agents import event_context
+from agents.deadletters import guard
+from agents.mailer import Mailer, SendResult
+from agents.outcomes import event_for
+from agents.ratelimit import Bucket, take
+from agents.retry_policy import plan_retry
+from streams import topics
+from streams.records import Delivery, decode, encode
+
+if TYPE_CHECKING:
+    from agents.app import Worker
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"sent", "bounced", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    event: Any  # the Faust event that carried the delivery
+    delivery: Delivery
+    possible_duplicate: bool
+
+
+def register(worker: Worker, mailer: Mailer) -> None:
+    settings = worker.settings
+    ledger = worker.tables.ledger
+
+    async def throttle(batch: list[Pending]) -> None:
+        """Take one token per delivery from its workspace's bucket; wait out any debt."""
+        by_workspace: dict[str, list[Pending]] = defaultdict(list)
+        for p in batch:
+            by_workspace[p.delivery.workspace_id].append(p)
+        wait = 0.0
+        now = time.time()
+        for workspace_id, items in by_workspace.items():
+            rate, burst = settings.workspace_send_rate, settings.workspace_send_burst
+            bucket = Bucket.from_json(worker.tables.buckets.get(workspace_id), burst=burst, now=now)
+            bucket, need = take(bucket, len(items), now=now, rate=rate, burst=burst)
+            with event_context.current(items[-1].event):
+                worker.tables.buckets[workspace_id] = bucket.to_json()
+            wait = max(wait, need)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def report(p: Pending, result: SendResult) -> None:
+        d, now = p.delivery, time.time()
+        detail: dict[str, Any] = {
+            "smtp_code": result.code,
+            "enhanced_code": result.enhanced,
+            "reply": result.reply,
+            "possible_duplicate": p.possible_duplicate,
+        }
+        if result.outcome == "deferred":
+            plan = plan_retry(
+                attempt=d.attempt,
+                accepted_at=d.accepted_at,
+                now=now,
+                schedule=settings.retry_schedule,
+                lifetime=settings.max_message_lifetime,
+            )
+            state = "deferred" if plan else "failed"
+            event = event_for(d, state, at=now, **detail)
+            if plan:
+                again = d.next_attempt(plan.due_at)
+                key = again.recipient.lower().encode()
+                await worker.retries[plan.tier].send(key=key, value=encode(again))
+        else:
+            state = result.outcome
+            event = event_for(d, state, at=now, **detail)
+        with event_context.current(p.event):
+            ledger[d.message_id] = {"state": state, "attempt": d.attempt, "reply": result.reply}
+        await worker.events.send(key=d.message_id.encode(), value=encode(event))
+
+    async def dispatch(stream: Any) -> None:
+        async for events in stream.take_events(settings.worker_batch, within=0.02):
+            batch: list[Pending] = []
+            for event in events:
+                async with guard(worker.dead_letters, topics.SENDS_READY.name, event.value):
+                    delivery = decode(event.value, Delivery)
+                    entry = ledger.get(delivery.message_id)
+                    if entry and entry["state"] in TERMINAL:
+                        continue  # already done: a redelivered record, not a new send
+                    duplicate = bool(entry) and entry["state"] == "sending"
+                    with event_context.current(event):
+                        ledger[delivery.message_id] = {
+                            "state": "sending",
+                            "attempt": delivery.attempt,
+                        }
+                    batch.append(Pending(event, delivery, duplicate))
+            if not batch:
+                continue
+            await throttle(batch)
+            # The "sending" marks must be durable before any SMTP DATA goes out.
+            await worker.app.producer.flush()
+            results = await asyncio.gather(
+                *(mailer.send(p.delivery) for p in batch), return_exceptions=True
+            )
+            for p, result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    # A mailer bug must not lose the mail: treat it as a temporary failure.
+                    log.error("mailer failed on %s: %r", p.delivery.message_id, result)
+                    result = SendResult("deferred", None, None, "internal error, will retry")
+                async with guard(worker.dead_letters, topics.SENDS_READY.name, p.event.value):
+                    await report(p, result)
+
+    worker.app.agent(worker.ready, name="dispatch")(dispatch)

@@ -1,0 +1,206 @@
+"""The real :class:`~agents.mailer.Mailer`: a small pool of SMTP connections to one relay.
+
+At most ``size`` connections are open at once and each carries one transaction at a time, so
+``size`` also bounds how many messages are in flight. Connections open lazily, stay open between
+messages, and are dropped after any connection-level failure. Nothing here raises for a delivery
+problem: refusals are classified (:func:`~agents.mailer.classify`) and a relay that cannot be
+reached gives ``deferred`` with no code, so the mail is retried later and never lost.
+
+With N worker processes there are up to N x ``size`` connections to the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from email.message import EmailMessage
+from typing import Self
+
+import aiosmtplib
+
+from agents.mailer import SendResult, SmtpTarget, classify, enhanced_code, parse_smtp_url
+from agents.mime import build_message, envelope_recipient, envelope_sender
+from config.settings import Settings
+from streams.records import Delivery
+
+log = logging.getLogger(__name__)
+
+_START_TLS: dict[str, bool | None] = {"opportunistic": None, "require": True, "never": False}
+_QUIT_TIMEOUT = 5.0
+
+
+def connection_failed(reason: str) -> SendResult:
+    """A delivery that never got a verdict from the relay: try again later."""
+    return SendResult("deferred", None, None, f"connection failed: {reason}")
+
+
+def session_refused(code: int, message: str) -> SendResult:
+    """The relay answered, but refused the session itself (greeting, EHLO, AUTH): that says
+    nothing about the recipient, so try again later whatever the code."""
+    reply = " ".join(message.split())
+    return SendResult("deferred", code, enhanced_code(code, reply), f"session refused: {reply}")
+
+
+class SmtpPoolMailer:
+    """Sends each delivery through a pooled :class:`aiosmtplib.SMTP` connection to ``target``.
+
+    ``timeout`` (seconds, per SMTP command) defaults to the target's. ``local_hostname`` is the
+    name given in EHLO (default: this host's FQDN).
+    """
+
+    def __init__(
+        self,
+        target: SmtpTarget,
+        size: int = 8,
+        timeout: float | None = None,
+        *,
+        local_hostname: str | None = None,
+    ) -> None:
+        if size < 1:
+            raise ValueError("the SMTP pool needs at least one connection")
+        self.target = target
+        self.size = size
+        self.timeout = timeout if timeout is not None else target.timeout
+        self.local_hostname = local_hostname
+        self.connections_opened = 0
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpPoolMailer:
+        target = parse_smtp_url(settings.effective_smtp_url, timeout=settings.smtp_timeout)
+        return cls(target, settings.smtp_pool_size)
+
+    @property
+    def idle(self) -> int:
+        """Open connections waiting for the next message."""
+        return len(self._idle)
+
+    async def send(self, delivery: Delivery) -> SendResult:
+        """Deliver one copy. A connection the relay dropped while idle is replaced once, at
+        once; every other failure comes back as a result. Raises only if the delivery cannot
+        form a message at all (content the API should have refused)."""
+        if self._closed:
+            return connection_failed("the mailer is closed")
+        message = build_message(delivery)
+        sender, recipient = envelope_sender(delivery), envelope_recipient(delivery)
+        async with self._slots:
+            client = self._take_idle()
+            if client is not None:
+                result, stale = await self._deliver(client, message, sender, recipient)
+                if not stale:
+                    return result
+                log.debug(
+                    "idle connection to %s was lost (%s); reconnecting",
+                    self.target.display,
+                    result.reply,
+                )
+            client_or_failure = await self._connect()
+            if isinstance(client_or_failure, SendResult):
+                return client_or_failure
+            result, _ = await self._deliver(client_or_failure, message, sender, recipient)
+            return result
+
+    async def close(self) -> None:
+        """Say QUIT on every idle connection; connections in use close when their send ends."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(self._quit(client) for client in idle))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        while self._idle:
+            client = self._idle.pop()  # the most recently used is the least likely to be stale
+            if client.is_connected:
+                return client
+            client.close()
+        return None
+
+    async def _connect(self) -> aiosmtplib.SMTP | SendResult:
+        target = self.target
+        client = aiosmtplib.SMTP(
+            hostname=target.host,
+            port=target.port,
+            use_tls=target.tls,
+            start_tls=_START_TLS[target.starttls],
+            username=target.username,
+            password=target.password,
+            timeout=self.timeout,
+            validate_certs=target.verify,
+            local_hostname=self.local_hostname,
+        )
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            log.warning("SMTP relay %s refused the session: %s %s", target.display, exc.code, exc)
+            client.close()
+            return session_refused(exc.code, exc.message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            log.warning("cannot reach SMTP relay %s: %s", target.display, exc)
+            client.close()
+            return connection_failed(str(exc) or type(exc).__name__)
+        self.connections_opened += 1
+        return client
+
+    async def _deliver(
+        self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipient: str
+    ) -> tuple[SendResult, bool]:
+        """Run one transaction. Returns the result and whether the connection failed (rather
+        than the relay answering), in which case a fresh connection may be tried."""
+        keep = False
+        try:
+            try:
+                _, reply = await client.send_message(message, sender=sender, recipients=[recipient])
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                refused = exc.recipients[0]
+                keep = await self._reset(client)
+                return classify(refused.code, refused.message), False
+            except aiosmtplib.SMTPHeloError as exc:
+                return session_refused(exc.code, exc.message), False
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code == 421:  # the relay is closing this connection
+                    return classify(exc.code, exc.message), True
+                keep = await self._reset(client)
+                return classify(exc.code, exc.message), False
+            except aiosmtplib.SMTPNotSupported as exc:
+                keep = await self._reset(client)
+                # Only SMTPUTF8 gets here: a non-ASCII address the relay cannot carry.
+                reply = f"relay cannot take this message: {exc}"
+                return SendResult("bounced", None, "5.6.7", reply), False
+            except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+                # The relay may still accept what it got: no quick second try, retry later.
+                return connection_failed(str(exc) or "timed out"), False
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                return connection_failed(str(exc) or type(exc).__name__), True
+            except ValueError as exc:  # an address that cannot go on an SMTP command line
+                keep = client.is_connected
+                return SendResult("bounced", None, None, f"invalid address: {exc}"), False
+            keep = True
+            return classify(250, reply), False
+        finally:
+            if keep and client.is_connected and not self._closed:
+                self._idle.append(client)
+            else:
+                client.close()
+
+    async def _reset(self, client: aiosmtplib.SMTP) -> bool:
+        """Make sure the envelope is clear before the connection is used again."""
+        if not client.is_connected:
+            return False
+        try:
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            return False
+        return True
+
+    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+            await client.quit(timeout=_QUIT_TIMEOUT)
+        client.close()

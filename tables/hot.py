@@ -1,0 +1,35 @@
+"""Faust changelog-backed tables: the hot-path state the agents read and write.
+
+Each table is written only while processing records of the topic it is declared next to, so a
+key always lands on the changelog partition of the record that carries it and is restored to
+whichever worker owns that partition (DESIGN.md: never read a table with a key from another
+partitioning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from config.settings import Settings
+
+
+@dataclass(frozen=True)
+class HotTables:
+    ledger: Any
+    """message id -> {"state": "sending"|"sent"|"deferred"|"bounced"|"failed", "attempt": n,
+    "reply": str}. Read and written by dispatch (topic ``herald.sends.ready``)."""
+
+    buckets: Any
+    """workspace id -> [tokens, updated_at]: the workspace send token bucket. Written by
+    dispatch (``herald.sends.ready`` is keyed by workspace, so one worker owns each bucket)."""
+
+
+def declare_tables(app: faust.App, settings: Settings) -> HotTables:
+    partitions = settings.topic_partitions
+    return HotTables(
+        ledger=app.Table("ledger", default=None, partitions=partitions),
+        buckets=app.Table("buckets", default=None, partitions=partitions),
+    )

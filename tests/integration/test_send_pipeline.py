@@ -1,0 +1,204 @@
+"""The send pipeline end to end: real HTTP, real broker, real worker process, real SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.topics import SENDS_REQUESTED
+from tests.integration.stack import PARTITIONS, Stack, eventually
+
+pytestmark = pytest.mark.integration
+
+SEED = {
+    "from": "hello@yourdomain.com",
+    "to": ["customer@example.com"],
+    "subject": "Welcome to YourBrand",
+    "html": "<h1>Hi 👋</h1>",
+    "tags": ["onboarding", "welcome"],
+}
+
+
+async def send(client: httpx.AsyncClient, stack: Stack, body: dict[str, object]) -> dict:
+    r = await client.post(f"{stack.url}/v1/emails", json=body, headers=stack.headers())
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+async def test_the_seed_request_is_delivered_once_and_its_status_is_queryable(stack: Stack):
+    stack.start("worker")
+    async with httpx.AsyncClient(timeout=30) as client:
+        accepted = await send(client, stack, SEED)
+        [msg] = accepted["messages"]
+        assert msg["to"] == "customer@example.com"
+
+        [received] = await stack.smtp.wait_for(1, timeout=120)
+        mail = received.message
+        assert received.rcpt_tos == ("customer@example.com",)
+        assert mail["From"] == "hello@yourdomain.com"
+        assert mail["To"] == "customer@example.com"
+        assert mail["Subject"] == "Welcome to YourBrand"
+        assert mail["Message-ID"] == f"<{msg['id']}@yourdomain.com>"
+        assert mail["X-Herald-Tags"] == "onboarding,welcome"
+        html = mail.get_body(("html",))
+        assert html is not None and html.get_content().strip() == "<h1>Hi 👋</h1>"
+
+        status = await stack.wait_status(client, msg["id"], "sent")
+        assert [e["type"] for e in status["events"]] == ["queued", "sent"]
+        assert status["events"][1]["smtp_code"] == 250
+        await asyncio.sleep(1)  # nothing more arrives: exactly one delivery
+        assert len(stack.smtp.messages) == 1
+
+
+async def test_each_recipient_gets_its_own_copy_and_bcc_stays_hidden(stack: Stack):
+    stack.start("worker")
+    body = {
+        **SEED,
+        "to": ["a@example.com", "b@example.com"],
+        "cc": ["c@example.com"],
+        "bcc": ["d@example.com"],
+        "text": "Hi",
+    }
+    async with httpx.AsyncClient(timeout=30) as client:
+        accepted = await send(client, stack, body)
+    assert len({m["id"] for m in accepted["messages"]}) == 4
+    received = await stack.smtp.wait_for(4, timeout=120)
+    assert sorted(r.rcpt_tos[0] for r in received) == [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+    ]
+    for r in received:
+        assert r.message["To"] == "a@example.com, b@example.com"
+        assert r.message["Cc"] == "c@example.com"
+        assert r.message["Bcc"] is None
+
+
+async def test_a_killed_worker_loses_no_message(stack: Stack):
+    """SIGKILL the worker in the middle of a 2,000-message send, start it again: every message
+    arrives; duplicates, if any, carry the same Message-ID (counted in the output)."""
+    stack.start("worker")
+    expected: set[str] = set()
+    async with httpx.AsyncClient(timeout=60) as client:
+        for i in range(40):
+            body = {**SEED, "to": [f"user{i}-{j}@example.com" for j in range(50)]}
+            expected |= {m["id"] for m in (await send(client, stack, body))["messages"]}
+    assert len(expected) == 2000
+
+    await stack.smtp.wait_for(300, timeout=180)
+    stack.kill("worker")
+    at_kill = len(stack.smtp.messages)
+    stack.start("worker")
+
+    def delivered_ids() -> Counter[str]:
+        return Counter(str(m.message["X-Herald-Message-Id"]) for m in stack.smtp.messages)
+
+    async def all_delivered() -> bool:
+        return expected <= set(delivered_ids())
+
+    await eventually(all_delivered, timeout=300, what="all 2,000 messages after the restart")
+    counts = delivered_ids()
+    duplicates = sum(n - 1 for n in counts.values())
+    print(
+        f"\n2,000 messages, worker killed after {at_kill} deliveries: "
+        f"{len(counts)} distinct delivered, {duplicates} duplicates"
+    )
+    assert set(counts) == expected
+    # A duplicate is the same message again: same Message-ID header for the same id.
+    by_id = {}
+    for m in stack.smtp.messages:
+        mid = m.message["X-Herald-Message-Id"]
+        assert by_id.setdefault(mid, m.message["Message-ID"]) == m.message["Message-ID"]
+
+
+async def test_a_relay_deferring_for_a_while_gets_the_mail_once_it_recovers(stack: Stack):
+    stack.smtp.defer_next(2)  # the first two tries get 451 4.7.1
+    stack.start("worker")
+    async with httpx.AsyncClient(timeout=30) as client:
+        [msg] = (await send(client, stack, SEED))["messages"]
+        status = await stack.wait_status(client, msg["id"], "sent")
+    types = [e["type"] for e in status["events"]]
+    assert types == ["queued", "deferred", "deferred", "sent"], types
+    deferred = status["events"][1]
+    assert (deferred["smtp_code"], deferred["enhanced_code"]) == (451, "4.7.1")
+    assert len(stack.smtp.to("customer@example.com")) == 1
+
+
+async def test_a_5xx_bounces_with_its_enhanced_code_and_is_not_retried(stack: Stack):
+    stack.smtp.reject.add("nobody@example.com")
+    stack.start("worker")
+    async with httpx.AsyncClient(timeout=30) as client:
+        accepted = await send(
+            client, stack, {**SEED, "to": ["nobody@example.com", "ok@example.com"]}
+        )
+        bounced_id, ok_id = (m["id"] for m in accepted["messages"])
+        status = await stack.wait_status(client, bounced_id, "bounced")
+        await stack.wait_status(client, ok_id, "sent")
+        await asyncio.sleep(3)  # longer than the whole test retry schedule
+        status = await stack.message(client, bounced_id)
+    assert status is not None
+    assert [e["type"] for e in status["events"]] == ["queued", "bounced"]
+    assert (status["events"][1]["smtp_code"], status["events"][1]["enhanced_code"]) == (
+        550,
+        "5.1.1",
+    )
+    assert stack.smtp.to("nobody@example.com") == []
+
+
+BAD_INPUT = {
+    "malformed-json": (b'{"from": ', {}, 400),
+    "missing-fields": (b'{"from": "a@example.com"}', {}, 422),
+    "invalid-address": (
+        b'{"from": "not an address", "to": ["b@example.com"], "subject": "s", "text": "t"}',
+        {},
+        422,
+    ),
+    "crlf-subject": (
+        b'{"from": "a@example.com", "to": ["b@example.com"], '
+        b'"subject": "s\\r\\nBcc: x@evil.com", "text": "t"}',
+        {},
+        422,
+    ),
+    "crlf-header": (
+        b'{"from": "a@example.com", "to": ["b@example.com"], "subject": "s", "text": "t", '
+        b'"headers": {"X-A": "1\\r\\nBcc: x@evil.com"}}',
+        {},
+        422,
+    ),
+    "oversized": (
+        b'{"from": "a@example.com", "to": ["b@example.com"], "subject": "s", "text": "'
+        + b"x" * (11 * 1024 * 1024)
+        + b'"}',
+        {},
+        413,
+    ),
+    "wrong-key": (b"{}", {"Authorization": "Bearer hk_live_wrong"}, 401),
+    "missing-key": (b"{}", {"Authorization": ""}, 401),
+}
+
+
+async def test_bad_input_gets_a_problem_and_produces_nothing_to_kafka(stack: Stack):
+    async with httpx.AsyncClient(timeout=30) as client:
+        for case, (body, headers, status) in BAD_INPUT.items():
+            r = await client.post(
+                f"{stack.url}/v1/emails",
+                content=body,
+                headers={**stack.headers(), "Content-Type": "application/json", **headers},
+            )
+            assert r.status_code == status, (case, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json"), case
+            assert r.json()["status"] == status, case
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.bootstrap)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(SENDS_REQUESTED.name, p) for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()
+    assert sum(ends.values()) == 0

@@ -1,0 +1,1 @@
+"""Real services for tests: servers the code under test talks to over real sockets."""
