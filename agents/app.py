@@ -19,18 +19,18 @@ from streams import topics
 from tables.hot import HotTables, declare_tables
 
 
-class _IdempotentProducer(faust_aiokafka.Producer):  # type: ignore[misc]
+class _IdempotentProducer(faust_aiokafka.Producer):
     # Faust only turns idempotence on inside transactions; Herald wants it on every produce
     # (DESIGN.md: producers acks=all + idempotence, so a retried produce never duplicates).
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
 
 
-class _Transport(faust_aiokafka.Transport):  # type: ignore[misc]
+class _Transport(faust_aiokafka.Transport):
     Producer = _IdempotentProducer
 
 
-class HeraldFaust(faust.App):  # type: ignore[misc]
+class HeraldFaust(faust.App):
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
 

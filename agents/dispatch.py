@@ -24,7 +24,7 @@ from agents.outcomes import event_for
 from agents.ratelimit import Bucket, take
 from agents.retry_policy import plan_retry
 from streams import topics
-from streams.records import Delivery, decode, encode
+from streams.records import Delivery, EventType, decode, encode
 
 if TYPE_CHECKING:
     from agents.app import Worker
@@ -78,7 +78,7 @@ def register(worker: Worker, mailer: Mailer) -> None:
                 schedule=settings.retry_schedule,
                 lifetime=settings.max_message_lifetime,
             )
-            state = "deferred" if plan else "failed"
+            state: EventType = "deferred" if plan else "failed"
             event = event_for(d, state, at=now, **detail)
             if plan:
                 again = d.next_attempt(plan.due_at)

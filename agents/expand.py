@@ -34,7 +34,6 @@ def recipient_key(address: str) -> bytes:
 
 
 def register(worker: Worker) -> None:
-    @worker.app.agent(worker.requested, name="expand")
     async def expand(stream: Any) -> None:
         async for event in stream.events():
             async with guard(worker.dead_letters, topics.SENDS_REQUESTED.name, event.value):
@@ -45,3 +44,5 @@ def register(worker: Worker) -> None:
                     await worker.by_recipient.send(key=key, value=encode(delivery))
                     queued = event_for(delivery, "queued", at=now)
                     await worker.events.send(key=delivery.message_id.encode(), value=encode(queued))
+
+    worker.app.agent(worker.requested, name="expand")(expand)

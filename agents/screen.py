@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 
 def register(worker: Worker) -> None:
-    @worker.app.agent(worker.by_recipient, name="screen")
     async def screen(stream: Any) -> None:
         async for event in stream.events():
             async with guard(worker.dead_letters, topics.SENDS_BY_RECIPIENT.name, event.value):
                 delivery = decode(event.value, Delivery)
                 await worker.ready.send(key=delivery.workspace_id.encode(), value=event.value)
+
+    worker.app.agent(worker.by_recipient, name="screen")(screen)

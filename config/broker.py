@@ -26,8 +26,8 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
-from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from config.errors import BrokerFailed, JarDownloadFailed, MissingTool
 from config.settings import Settings

@@ -47,9 +47,7 @@ class Settings(BaseSettings):
         description="host:port[,host:port] of an existing Kafka cluster. Unset: Herald starts "
         "its embedded single-node broker and uses that.",
     )
-    kafka_port: int = Field(
-        9092, ge=0, le=65535, description="Client port of the embedded broker."
-    )
+    kafka_port: int = Field(9092, ge=0, le=65535, description="Client port of the embedded broker.")
     kafka_controller_port: int = Field(
         9093, ge=0, le=65535, description="KRaft controller port of the embedded broker."
     )

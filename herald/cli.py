@@ -11,6 +11,7 @@ import sys
 
 from config.errors import HeraldConfigError
 from config.settings import Settings, load_settings
+from tables.errors import HeraldTableError
 
 
 def _broker(settings: Settings, _: argparse.Namespace) -> None:
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = load_settings()
         args.run(settings, args)
-    except HeraldConfigError as exc:
+    except (HeraldConfigError, HeraldTableError) as exc:
         print(f"herald: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-from aiokafka.errors import (  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
     KafkaError,
     TopicAlreadyExistsError,
     for_code,

@@ -32,7 +32,7 @@ class ApiKey(Table, tablename="api_keys"):
 
     id = Varchar(length=40, primary_key=True)  # "key_" + random
     workspace = ForeignKey(references=Workspace, null=False)
-    prefix = Varchar(length=32, unique=True, index=True)  # first chars of the key, not secret
+    prefix = Varchar(length=32, unique=True)  # first chars of the key, not secret
     key_hash = Varchar(length=64)  # hex SHA-256 of the whole key
     created_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
@@ -43,13 +43,14 @@ class Message(Table, tablename="messages"):
 
     id = Varchar(length=40, primary_key=True)  # "msg_" + random, returned by POST /v1/emails
     workspace_id = Varchar(length=40, index=True)
-    request_id = Varchar(length=40, index=True)
+    request_id = Varchar(length=40, index=True, null=True, default=None)  # not on events yet
     sender = Text()
     recipient = Text()
     subject = Text()
     tags = JSON(default=[])
     status = Varchar(length=16)  # latest meaningful event type
     status_rank = Integer(default=0)  # keeps the status monotone when events arrive twice
+    has_summary = Boolean(default=False)  # sender/subject came from the queued event
     created_at = Timestamptz()
     updated_at = Timestamptz()
 

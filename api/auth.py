@@ -1,0 +1,55 @@
+"""Bearer-key authentication of the ``/v1`` routes, and the unauthenticated health check.
+
+The ``/v1`` router carries :func:`require_api_key` as a guard, so no route under it runs (or
+reads its body) without a valid key; handlers receive the key's workspace as the
+``workspace_id`` dependency.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from api.errors import Unauthorized
+from api.schemas import Health
+from tables import keys
+
+_WORKSPACE_KEY = "herald.workspace_id"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive)."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+async def require_api_key(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard: admit the request only with a valid key, and remember its workspace."""
+    token = bearer_token(connection.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized("Send your API key as Authorization: Bearer <key>.")
+    workspace_id = await keys.authenticate(token)
+    if workspace_id is None:
+        raise Unauthorized("The API key is unknown or revoked.")
+    connection.state[_WORKSPACE_KEY] = workspace_id
+
+
+async def provide_workspace_id(request: Request[Any, Any, Any]) -> str:
+    """Dependency ``workspace_id``: the workspace the guard authenticated."""
+    return str(request.state[_WORKSPACE_KEY])
+
+
+@get("/health", sync_to_thread=False)
+def health() -> Health:
+    """Liveness: the process answers. Needs no key."""
+    return Health(status="ok")

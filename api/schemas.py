@@ -1,0 +1,124 @@
+"""The API's wire shapes (msgspec Structs) and the identifiers it hands out."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import datetime
+
+import msgspec
+
+# --- identifiers -----------------------------------------------------------------------------
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _base32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, digit = divmod(value, 32)
+        chars.append(_CROCKFORD[digit])
+    return "".join(reversed(chars))
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids ``<prefix>_`` + 26 chars, ULID-like: 48-bit millisecond time then 80 random
+    bits (Crockford base32), so they sort by creation time. The ids of one call share the time
+    and count up from one random start, so they also sort in the order asked for."""
+    millis = time.time_ns() // 1_000_000
+    start = secrets.randbits(80) >> 8  # headroom so counting up never overflows 80 bits
+    head = f"{prefix}_{_base32(millis, 10)}"
+    return [head + _base32(start + i, 16) for i in range(count)]
+
+
+def new_id(prefix: str) -> str:
+    return new_ids(prefix, 1)[0]
+
+
+# --- POST /v1/emails -------------------------------------------------------------------------
+
+Addresses = str | list[str] | None
+
+
+class SendEmail(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A send request as the client wrote it. Presence and content are checked by
+    :mod:`api.validation`, so every missing or bad field is reported at once."""
+
+    sender: str | None = msgspec.field(default=None, name="from")
+    to: Addresses = None
+    cc: Addresses = None
+    bcc: Addresses = None
+    reply_to: Addresses = None
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    tags: list[str] = msgspec.field(default_factory=list)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class AcceptedMessage(msgspec.Struct):
+    id: str
+    to: str
+
+
+class SendAccepted(msgspec.Struct):
+    """202 answer: the request id and one message id per recipient (to, cc and bcc)."""
+
+    id: str
+    messages: list[AcceptedMessage]
+
+
+# --- GET /v1/messages/{id} -------------------------------------------------------------------
+
+
+class MessageEventView(msgspec.Struct):
+    """One step of a message's timeline."""
+
+    id: str
+    type: str
+    at: datetime
+    attempt: int
+    smtp_code: int | None
+    enhanced_code: str | None
+    reply: str | None
+    possible_duplicate: bool
+
+
+class MessageView(msgspec.Struct):
+    """One message (one recipient of one send request): its status and its events, oldest
+    first. ``status`` only moves forward: queued, deferred, then sent, bounced or failed."""
+
+    id: str
+    request_id: str | None
+    sender: str = msgspec.field(name="from")
+    to: str
+    subject: str
+    tags: list[str]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    events: list[MessageEventView]
+
+
+# --- errors and health -----------------------------------------------------------------------
+
+
+class FieldErrorView(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem details body (``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str
+    errors: list[FieldErrorView] | None = None
+
+
+class Health(msgspec.Struct):
+    status: str

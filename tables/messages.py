@@ -1,0 +1,237 @@
+"""The message projection: what happened to each message, read back by the API.
+
+An agent feeds batches of :class:`~streams.records.Event` from the events topic to
+:func:`project_events`. Events can come twice and in any order, so the projection is an
+idempotent upsert:
+
+- each event is one ``message_events`` row, keyed by its stable event id (a replay inserts
+  nothing);
+- a message's status only climbs: queued (1) < deferred (2) < sent = bounced = failed (3), and
+  among equals the first one projected stays;
+- an event that arrives before its message's ``queued`` creates the row with what it knows
+  (empty sender and subject); the ``queued`` event fills those in when it comes.
+
+Both writes of a batch happen in one transaction, with one statement per few hundred rows;
+the SQL (``INSERT ... ON CONFLICT ... DO UPDATE`` with ``excluded``) is the same on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+import orjson
+
+from streams.records import Event
+from tables.database import write_transaction
+from tables.db import Message, MessageEvent
+
+STATUS_RANK: dict[str, int] = {"queued": 1, "deferred": 2, "sent": 3, "bounced": 3, "failed": 3}
+CHUNK = 500  # rows per statement: well under both databases' limit of bound parameters
+
+
+class EventView(TypedDict):
+    id: str
+    type: str
+    at: float
+    attempt: int
+    smtp_code: int | None
+    enhanced_code: str | None
+    reply: str | None
+    possible_duplicate: bool
+
+
+class MessageView(TypedDict):
+    id: str
+    workspace_id: str
+    request_id: str | None
+    sender: str
+    recipient: str
+    subject: str
+    tags: list[str]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    events: list[EventView]
+
+
+@dataclass(slots=True)
+class _Summary:
+    """What one batch says about one message, before it meets the stored row."""
+
+    id: str
+    workspace_id: str
+    recipient: str
+    sender: str
+    subject: str
+    tags: list[str]
+    status: str
+    rank: int
+    has_summary: bool
+    created_at: float
+    events: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def first(cls, event: Event) -> _Summary:
+        return cls(
+            id=event.message_id,
+            workspace_id=event.workspace_id,
+            recipient=event.recipient,
+            sender=event.sender or "",
+            subject=event.subject or "",
+            tags=list(event.tags),
+            status=event.type,
+            rank=STATUS_RANK[event.type],
+            has_summary=event.type == "queued",
+            created_at=event.at,
+        )
+
+    def add(self, event: Event) -> None:
+        rank = STATUS_RANK[event.type]
+        if rank > self.rank:
+            self.status, self.rank = event.type, rank
+        if event.type == "queued" and not self.has_summary:
+            self.sender = event.sender or ""
+            self.subject = event.subject or ""
+            self.tags = list(event.tags)
+            self.created_at = event.at
+            self.has_summary = True
+        elif not self.has_summary:
+            self.created_at = min(self.created_at, event.at)
+
+
+_UPSERT_COLUMNS = (
+    "id, workspace_id, sender, recipient, subject, tags, status, status_rank, has_summary, "
+    "created_at, updated_at"
+)
+_FILL = "(excluded.has_summary AND NOT messages.has_summary)"
+_CLIMB = "(excluded.status_rank > messages.status_rank)"
+_UPSERT_TAIL = f"""
+ON CONFLICT (id) DO UPDATE SET
+    status = CASE WHEN {_CLIMB} THEN excluded.status ELSE messages.status END,
+    status_rank = CASE WHEN {_CLIMB} THEN excluded.status_rank ELSE messages.status_rank END,
+    sender = CASE WHEN {_FILL} THEN excluded.sender ELSE messages.sender END,
+    subject = CASE WHEN {_FILL} THEN excluded.subject ELSE messages.subject END,
+    tags = CASE WHEN {_FILL} THEN excluded.tags ELSE messages.tags END,
+    created_at = CASE WHEN {_FILL} THEN excluded.created_at ELSE messages.created_at END,
+    has_summary = (messages.has_summary OR excluded.has_summary),
+    updated_at = excluded.updated_at
+WHERE {_CLIMB} OR {_FILL}
+"""
+
+
+def _timestamp(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _summaries(events: list[Event]) -> list[_Summary]:
+    by_message: dict[str, _Summary] = {}
+    for event in events:
+        summary = by_message.get(event.message_id)
+        if summary is None:
+            by_message[event.message_id] = _Summary.first(event)
+        else:
+            summary.add(event)
+    return list(by_message.values())
+
+
+async def _insert_events(events: list[Event]) -> None:
+    for start in range(0, len(events), CHUNK):
+        rows = [
+            MessageEvent(
+                id=event.event_id,
+                message_id=event.message_id,
+                workspace_id=event.workspace_id,
+                type=event.type,
+                at=event.at,
+                attempt=event.attempt,
+                smtp_code=event.smtp_code,
+                enhanced_code=event.enhanced_code,
+                reply=event.reply,
+                possible_duplicate=event.possible_duplicate,
+            )
+            for event in events[start : start + CHUNK]
+        ]
+        await MessageEvent.insert(*rows).on_conflict(action="DO NOTHING")
+
+
+async def _upsert_messages(summaries: list[_Summary], now: datetime) -> None:
+    width = len(_UPSERT_COLUMNS.split(","))
+    for start in range(0, len(summaries), CHUNK):
+        chunk = summaries[start : start + CHUNK]
+        values = ", ".join("(" + ", ".join(["{}"] * width) + ")" for _ in chunk)
+        args: list[Any] = []
+        for s in chunk:
+            args += [
+                s.id,
+                s.workspace_id,
+                s.sender,
+                s.recipient,
+                s.subject,
+                orjson.dumps(s.tags).decode(),
+                s.status,
+                s.rank,
+                s.has_summary,
+                _timestamp(s.created_at),
+                now,
+            ]
+        sql = f"INSERT INTO messages ({_UPSERT_COLUMNS}) VALUES {values} {_UPSERT_TAIL}"  # noqa: S608
+        await Message.raw(sql, *args)
+
+
+async def project_events(events: list[Event]) -> None:
+    """Record a batch of events and move each message's status forward (idempotent)."""
+    first_seen: dict[str, Event] = {}
+    for event in events:
+        first_seen.setdefault(event.event_id, event)
+    unique = list(first_seen.values())
+    if not unique:
+        return
+    async with write_transaction(Message._meta.db):
+        await _insert_events(unique)
+        await _upsert_messages(_summaries(unique), datetime.now(UTC))
+
+
+async def get_message(workspace_id: str, message_id: str) -> MessageView | None:
+    """A message of this workspace with its event timeline; None if the workspace has none
+    with this id (another workspace's message is not found either)."""
+    row = (
+        await Message.select()
+        .where((Message.id == message_id) & (Message.workspace_id == workspace_id))
+        .first()
+        .output(load_json=True)
+    )
+    if row is None:
+        return None
+    events = await MessageEvent.select().where(
+        (MessageEvent.message_id == message_id) & (MessageEvent.workspace_id == workspace_id)
+    )
+    # Timeline order: time, then attempt, then the natural order of steps at the same instant.
+    events.sort(key=lambda e: (e["at"], e["attempt"], STATUS_RANK.get(e["type"], 0), e["id"]))
+    return MessageView(
+        id=row["id"],
+        workspace_id=row["workspace_id"],
+        request_id=row["request_id"],
+        sender=row["sender"],
+        recipient=row["recipient"],
+        subject=row["subject"],
+        tags=list(row["tags"]),
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        events=[
+            EventView(
+                id=event["id"],
+                type=event["type"],
+                at=event["at"],
+                attempt=event["attempt"],
+                smtp_code=event["smtp_code"],
+                enhanced_code=event["enhanced_code"],
+                reply=event["reply"],
+                possible_duplicate=bool(event["possible_duplicate"]),
+            )
+            for event in events
+        ],
+    )
