@@ -31,4 +31,5 @@ def event_for(
         possible_duplicate=possible_duplicate,
         sender=delivery.content.sender if summary else None,
         subject=delivery.content.subject if summary else None,
+        request_id=delivery.request_id if summary else None,
     )

@@ -9,6 +9,8 @@ import argparse
 import asyncio
 import sys
 
+from pydantic import ValidationError
+
 from config.errors import HeraldConfigError
 from config.settings import Settings, load_settings
 from tables.errors import HeraldTableError
@@ -78,6 +80,10 @@ def main(argv: list[str] | None = None) -> None:
         args.run(settings, args)
     except (HeraldConfigError, HeraldTableError) as exc:
         print(f"herald: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ValidationError as exc:  # a HERALD_* variable or TOML value of the wrong shape
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"herald: invalid setting: {problems}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -100,6 +100,7 @@ class Event:
     # Summary of the message, carried on ``queued`` so the projection can create the row.
     sender: str | None = None
     subject: str | None = None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

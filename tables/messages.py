@@ -67,6 +67,7 @@ class _Summary:
     sender: str
     subject: str
     tags: list[str]
+    request_id: str | None
     status: str
     rank: int
     has_summary: bool
@@ -82,6 +83,7 @@ class _Summary:
             sender=event.sender or "",
             subject=event.subject or "",
             tags=list(event.tags),
+            request_id=event.request_id,
             status=event.type,
             rank=STATUS_RANK[event.type],
             has_summary=event.type == "queued",
@@ -96,6 +98,7 @@ class _Summary:
             self.sender = event.sender or ""
             self.subject = event.subject or ""
             self.tags = list(event.tags)
+            self.request_id = event.request_id
             self.created_at = event.at
             self.has_summary = True
         elif not self.has_summary:
@@ -103,8 +106,8 @@ class _Summary:
 
 
 _UPSERT_COLUMNS = (
-    "id, workspace_id, sender, recipient, subject, tags, status, status_rank, has_summary, "
-    "created_at, updated_at"
+    "id, workspace_id, sender, recipient, subject, tags, request_id, status, status_rank, "
+    "has_summary, created_at, updated_at"
 )
 _FILL = "(excluded.has_summary AND NOT messages.has_summary)"
 _CLIMB = "(excluded.status_rank > messages.status_rank)"
@@ -115,6 +118,7 @@ ON CONFLICT (id) DO UPDATE SET
     sender = CASE WHEN {_FILL} THEN excluded.sender ELSE messages.sender END,
     subject = CASE WHEN {_FILL} THEN excluded.subject ELSE messages.subject END,
     tags = CASE WHEN {_FILL} THEN excluded.tags ELSE messages.tags END,
+    request_id = CASE WHEN {_FILL} THEN excluded.request_id ELSE messages.request_id END,
     created_at = CASE WHEN {_FILL} THEN excluded.created_at ELSE messages.created_at END,
     has_summary = (messages.has_summary OR excluded.has_summary),
     updated_at = excluded.updated_at
@@ -171,6 +175,7 @@ async def _upsert_messages(summaries: list[_Summary], now: datetime) -> None:
                 s.recipient,
                 s.subject,
                 orjson.dumps(s.tags).decode(),
+                s.request_id,
                 s.status,
                 s.rank,
                 s.has_summary,

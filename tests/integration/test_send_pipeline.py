@@ -48,6 +48,8 @@ async def test_the_seed_request_is_delivered_once_and_its_status_is_queryable(st
         assert html is not None and html.get_content().strip() == "<h1>Hi 👋</h1>"
 
         status = await stack.wait_status(client, msg["id"], "sent")
+        assert status["request_id"] == accepted["id"]
+        assert (status["from"], status["to"]) == ("hello@yourdomain.com", "customer@example.com")
         assert [e["type"] for e in status["events"]] == ["queued", "sent"]
         assert status["events"][1]["smtp_code"] == 250
         await asyncio.sleep(1)  # nothing more arrives: exactly one delivery
@@ -202,3 +204,16 @@ async def test_bad_input_gets_a_problem_and_produces_nothing_to_kafka(stack: Sta
     finally:
         await consumer.stop()
     assert sum(ends.values()) == 0
+
+
+async def test_over_the_workspace_rate_mail_is_delayed_never_dropped(stack: Stack):
+    stack.extra_env.update(HERALD_WORKSPACE_SEND_RATE="20", HERALD_WORKSPACE_SEND_BURST="5")
+    stack.start("worker")
+    async with httpx.AsyncClient(timeout=30) as client:
+        body = {**SEED, "to": [f"r{i}@example.com" for i in range(45)]}
+        accepted = await send(client, stack, body)
+    received = await stack.smtp.wait_for(45, timeout=120)
+    assert {r.rcpt_tos[0] for r in received} == {m["to"] for m in accepted["messages"]}
+    # A burst of 5, then 20/s: the 40 over the burst need at least 2 s.
+    arrivals = sorted(r.received_at for r in received)
+    assert arrivals[-1] - arrivals[0] >= 1.8

@@ -49,6 +49,7 @@ class ReceivedMessage:
     message: EmailMessage
     connection: int  # 1 for the server's first connection, 2 for the next, ...
     login: str | None = None  # the user name the client authenticated as
+    received_at: float = 0.0  # time.monotonic() when DATA completed
 
 
 class _Handler:
@@ -303,6 +304,7 @@ class SmtpTestServer:
             message=parsed,
             connection=connection,
             login=login,
+            received_at=time.monotonic(),
         )
         with self._arrived:
             self._messages.append(received)
