@@ -7,6 +7,8 @@ reads its body) without a valid key; handlers receive the key's workspace as the
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
 from litestar import Request, get
@@ -18,6 +20,33 @@ from api.schemas import Health
 from tables import keys
 
 _WORKSPACE_KEY = "herald.workspace_id"
+_CACHE_KEY = "herald.key_cache"
+KEY_CACHE_SECONDS = 1.0
+
+
+class KeyCache:
+    """Valid keys seen in the last second, by hash: without it every request opened a database
+    connection just to authenticate, which bounded ingest. A revoked key therefore keeps working
+    for at most ``KEY_CACHE_SECONDS`` in each API process. Unknown keys are never cached."""
+
+    def __init__(self, ttl: float = KEY_CACHE_SECONDS) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    async def authenticate(self, token: str) -> str | None:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit and hit[1] > now:
+            return hit[0]
+        workspace_id = await keys.authenticate(token)
+        if workspace_id is None:
+            self._entries.pop(digest, None)
+        else:
+            if len(self._entries) > 10_000:  # bounded: drop everything rather than grow
+                self._entries.clear()
+            self._entries[digest] = (workspace_id, now + self.ttl)
+        return workspace_id
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -38,7 +67,10 @@ async def require_api_key(
     token = bearer_token(connection.headers.get("authorization"))
     if token is None:
         raise Unauthorized("Send your API key as Authorization: Bearer <key>.")
-    workspace_id = await keys.authenticate(token)
+    state = connection.app.state
+    if _CACHE_KEY not in state:
+        state[_CACHE_KEY] = KeyCache()
+    workspace_id = await state[_CACHE_KEY].authenticate(token)
     if workspace_id is None:
         raise Unauthorized("The API key is unknown or revoked.")
     connection.state[_WORKSPACE_KEY] = workspace_id

@@ -36,17 +36,11 @@ from streams.topics import all_topics
 from tables import database
 from tables.db import Message
 from tests.integration.stack import Stack, broker_settings, eventually, free_port
+from tests.support.seed import SEED
 
 BURST = int(os.environ.get("HERALD_BENCH_BURST", "5000"))
 SECONDS = int(os.environ.get("HERALD_BENCH_SECONDS", "10"))
 ROOT = Path(__file__).resolve().parent.parent
-SEED = {
-    "from": "hello@yourdomain.com",
-    "to": ["customer@example.com"],
-    "subject": "Welcome to YourBrand",
-    "html": "<h1>Hi 👋</h1>",
-    "tags": ["onboarding", "welcome"],
-}
 
 
 @dataclass

@@ -6,14 +6,6 @@ from dataclasses import dataclass
 
 MAX_BODY_BYTES = 32 * 1024
 
-SEED = {
-    "from": "hello@yourdomain.com",
-    "to": ["customer@example.com"],
-    "subject": "Welcome to YourBrand",
-    "html": "<h1>Hi 👋</h1>",
-    "tags": ["onboarding", "welcome"],
-}
-
 
 @dataclass(frozen=True)
 class Tenant:

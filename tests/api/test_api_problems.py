@@ -12,7 +12,8 @@ from api.app import create_app
 from api.producer import MemorySendProducer
 from config.settings import Settings
 from streams.records import SendRequested
-from tests.api.support import MAX_BODY_BYTES, SEED, Tenant
+from tests.api.support import MAX_BODY_BYTES, Tenant
+from tests.support.seed import SEED
 
 
 def assert_problem(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:

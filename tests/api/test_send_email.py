@@ -10,7 +10,8 @@ from litestar.testing import AsyncTestClient
 from api.producer import MemorySendProducer
 from streams import records
 from streams.records import SendRequested
-from tests.api.support import SEED, Tenant
+from tests.api.support import Tenant
+from tests.support.seed import SEED
 
 MESSAGE_ID = re.compile(r"msg_[0-9a-z]{26}")
 REQUEST_ID = re.compile(r"req_[0-9a-z]{26}")

@@ -9,7 +9,7 @@ import pytest
 
 from api.schemas import SendEmail, new_ids
 from api.validation import FieldError, ValidSend, validate_send
-from tests.api.support import SEED
+from tests.support.seed import SEED
 
 
 def check(**changes: Any) -> ValidSend | list[FieldError]:

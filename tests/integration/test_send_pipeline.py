@@ -11,16 +11,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.topics import SENDS_REQUESTED
 from tests.integration.stack import PARTITIONS, Stack, eventually
+from tests.support.seed import SEED
 
 pytestmark = pytest.mark.integration
-
-SEED = {
-    "from": "hello@yourdomain.com",
-    "to": ["customer@example.com"],
-    "subject": "Welcome to YourBrand",
-    "html": "<h1>Hi 👋</h1>",
-    "tags": ["onboarding", "welcome"],
-}
 
 
 async def send(client: httpx.AsyncClient, stack: Stack, body: dict[str, object]) -> dict:
