@@ -25,6 +25,7 @@ from agents.ratelimit import Bucket, take
 from agents.retry_policy import plan_retry
 from streams import topics
 from streams.records import Delivery, EventType, decode, encode
+from streams.topics import recipient_key
 
 if TYPE_CHECKING:
     from agents.app import Worker
@@ -82,7 +83,7 @@ def register(worker: Worker, mailer: Mailer) -> None:
             event = event_for(d, state, at=now, **detail)
             if plan:
                 again = d.next_attempt(plan.due_at)
-                key = again.recipient.lower().encode()
+                key = recipient_key(again.recipient)
                 await worker.retries[plan.tier].send(key=key, value=encode(again))
         else:
             state = result.outcome

@@ -10,6 +10,7 @@ from agents.deadletters import guard
 from agents.outcomes import event_for
 from streams import topics
 from streams.records import Delivery, SendRequested, decode, encode
+from streams.topics import recipient_key
 
 if TYPE_CHECKING:
     from agents.app import Worker
@@ -27,10 +28,6 @@ def deliveries(request: SendRequested) -> list[Delivery]:
         )
         for r in request.recipients
     ]
-
-
-def recipient_key(address: str) -> bytes:
-    return address.lower().encode()
 
 
 def register(worker: Worker) -> None:

@@ -12,9 +12,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from agents.deadletters import guard
-from agents.expand import recipient_key
 from streams import topics
 from streams.records import Delivery, decode
+from streams.topics import recipient_key
 
 if TYPE_CHECKING:
     from agents.app import Worker

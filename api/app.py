@@ -1,8 +1,9 @@
 """The Litestar application: routes, auth, limits and error handling put together.
 
 :func:`create_app` takes the producer from its caller (the real Kafka one from :func:`serve`,
-an in-memory one in tests). Nothing in the app keeps state between requests in the process,
-so any number of ``herald api`` processes can run behind a load balancer.
+an in-memory one in tests). The only state kept between requests is the one-second cache of
+valid keys (:class:`api.auth.KeyCache`), so any number of ``herald api`` processes can run
+behind a load balancer and a revoked key stops working on all of them within a second.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import uvicorn
 from litestar import Litestar, Router
 from litestar.di import Provide
 
-from api.auth import health, provide_workspace_id, require_api_key
+from api.auth import KeyCache, health, provide_workspace_id, require_api_key
 from api.errors import EXCEPTION_HANDLERS, add_request_id_header
 from api.producer import KafkaSendProducer, SendProducer
 from api.routes import emails, messages
@@ -41,7 +42,7 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
 
     v1 = Router(
         path="/v1",
-        guards=[require_api_key],
+        guards=[require_api_key(KeyCache())],
         dependencies={"workspace_id": Provide(provide_workspace_id)},
         route_handlers=[emails.send_email, messages.get_message],
     )

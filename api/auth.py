@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, get
@@ -20,7 +21,6 @@ from api.schemas import Health
 from tables import keys
 
 _WORKSPACE_KEY = "herald.workspace_id"
-_CACHE_KEY = "herald.key_cache"
 KEY_CACHE_SECONDS = 1.0
 
 
@@ -60,20 +60,22 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
-async def require_api_key(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """Guard: admit the request only with a valid key, and remember its workspace."""
-    token = bearer_token(connection.headers.get("authorization"))
-    if token is None:
-        raise Unauthorized("Send your API key as Authorization: Bearer <key>.")
-    state = connection.app.state
-    if _CACHE_KEY not in state:
-        state[_CACHE_KEY] = KeyCache()
-    workspace_id = await state[_CACHE_KEY].authenticate(token)
-    if workspace_id is None:
-        raise Unauthorized("The API key is unknown or revoked.")
-    connection.state[_WORKSPACE_KEY] = workspace_id
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+
+def require_api_key(cache: KeyCache) -> Guard:
+    """The guard: admit a request only with a valid key, and remember its workspace."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        token = bearer_token(connection.headers.get("authorization"))
+        if token is None:
+            raise Unauthorized("Send your API key as Authorization: Bearer <key>.")
+        workspace_id = await cache.authenticate(token)
+        if workspace_id is None:
+            raise Unauthorized("The API key is unknown or revoked.")
+        connection.state[_WORKSPACE_KEY] = workspace_id
+
+    return guard
 
 
 async def provide_workspace_id(request: Request[Any, Any, Any]) -> str:

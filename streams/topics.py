@@ -32,6 +32,12 @@ DEAD_LETTERS = TopicSpec("herald.deadletters", key="source topic")
 """Records an agent could not process, with the reason. Never silently dropped."""
 
 
+def recipient_key(address: str) -> bytes:
+    """The record key of the recipient-keyed topics: one address, one partition, whatever its
+    case."""
+    return address.lower().encode()
+
+
 def retry_topic(tier: int) -> TopicSpec:
     """Deferred deliveries waiting for retry ``tier`` (each tier has one fixed delay, so every
     tier topic is ordered by due time and its reader only ever waits for its head)."""
