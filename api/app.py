@@ -15,10 +15,10 @@ import uvicorn
 from litestar import Litestar, Router
 from litestar.di import Provide
 
-from api.auth import KeyCache, health, provide_workspace_id, require_api_key
+from api.auth import KeyCache, provide_workspace_id, require_api_key
 from api.errors import EXCEPTION_HANDLERS, add_request_id_header
 from api.producer import KafkaSendProducer, SendProducer
-from api.routes import emails, messages
+from api.routes import emails, health, messages
 from config.settings import Settings
 from tables import database
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
         route_handlers=[emails.send_email, messages.get_message],
     )
     return Litestar(
-        route_handlers=[health, v1],
+        route_handlers=[health.health, v1],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "producer": Provide(lambda: producer, use_cache=True, sync_to_thread=False),

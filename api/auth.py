@@ -1,4 +1,4 @@
-"""Bearer-key authentication of the ``/v1`` routes, and the unauthenticated health check.
+"""Bearer-key authentication of the ``/v1`` routes.
 
 The ``/v1`` router carries :func:`require_api_key` as a guard, so no route under it runs (or
 reads its body) without a valid key; handlers receive the key's workspace as the
@@ -12,12 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from litestar import Request, get
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
 from api.errors import Unauthorized
-from api.schemas import Health
 from tables import keys
 
 _WORKSPACE_KEY = "herald.workspace_id"
@@ -81,9 +80,3 @@ def require_api_key(cache: KeyCache) -> Guard:
 async def provide_workspace_id(request: Request[Any, Any, Any]) -> str:
     """Dependency ``workspace_id``: the workspace the guard authenticated."""
     return str(request.state[_WORKSPACE_KEY])
-
-
-@get("/health", sync_to_thread=False)
-def health() -> Health:
-    """Liveness: the process answers. Needs no key."""
-    return Health(status="ok")

@@ -7,11 +7,12 @@ lower case, top level). Environment wins over the file; the file wins over the d
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +40,29 @@ class Settings(BaseSettings):
     )
     max_recipients: int = Field(
         50, gt=0, description="Most recipients (to + cc + bcc) on one send request."
+    )
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain) file: with tls_key set, the API serves HTTPS "
+        "and sends HSTS."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key file of tls_cert.")
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="CIDRs of reverse proxies whose X-Forwarded-For is believed, e.g. "
+        '["10.0.0.0/8"]. Empty: the client address is always the socket peer.',
+    )
+    key_request_rate: float = Field(
+        100.0, gt=0, description="Default API requests per second per key (token bucket refill); "
+        "a workspace's plan overrides it."
+    )
+    key_request_burst: int = Field(
+        200, gt=0, description="Default token bucket size per key (the largest burst of requests)."
+    )
+    idempotency_ttl: float = Field(
+        24 * 3600.0, gt=0, description="Seconds an Idempotency-Key and its first response are kept."
+    )
+    key_rotation_overlap: float = Field(
+        24 * 3600.0, ge=0, description="Default seconds a rotated key keeps working."
     )
 
     # --- Kafka -------------------------------------------------------------------------------
@@ -103,6 +127,26 @@ class Settings(BaseSettings):
     worker_batch: int = Field(
         256, gt=0, description="Most deliveries a worker dispatches as one batch."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not an IP network (CIDR)") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set both tls_cert and tls_key (HTTPS), or neither (plain HTTP)")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def effective_database_url(self) -> str:

@@ -19,12 +19,24 @@ from piccolo.columns import (
 from piccolo.table import Table
 
 
+class Plan(Table, tablename="plans"):
+    """Limits a workspace is sold: API requests per key, and sends per workspace."""
+
+    name = Varchar(length=40, primary_key=True)
+    key_rate = Float()  # API requests per second per key (token bucket refill)
+    key_burst = Integer()  # token bucket size per key
+    send_rate = Float()  # sends per second per workspace, enforced by dispatch
+    send_burst = Integer()
+    created_at = Timestamptz()
+
+
 class Workspace(Table, tablename="workspaces"):
     """A tenant. Every resource belongs to exactly one."""
 
     id = Varchar(length=40, primary_key=True)  # "ws_" + random
     name = Varchar(length=200, unique=True)
     created_at = Timestamptz()
+    plan = Varchar(length=40, null=True, default=None)  # a Plan name; None: settings' defaults
 
 
 class ApiKey(Table, tablename="api_keys"):
@@ -36,6 +48,11 @@ class ApiKey(Table, tablename="api_keys"):
     key_hash = Varchar(length=64)  # hex SHA-256 of the whole key
     created_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
+    name = Varchar(length=100, default="")
+    scopes = JSON(default=["full"])  # any of "full", "send", "read"
+    allowed_ips = JSON(default=[])  # CIDRs; empty: any address
+    expires_at = Timestamptz(null=True, default=None)  # set when rotated: works until then
+    replaced_by = Varchar(length=40, null=True, default=None)  # the key that rotated it out
 
 
 class Message(Table, tablename="messages"):
@@ -70,4 +87,34 @@ class MessageEvent(Table, tablename="message_events"):
     possible_duplicate = Boolean(default=False)
 
 
-ALL_TABLES: tuple[type[Table], ...] = (Workspace, ApiKey, Message, MessageEvent)
+class IdempotencyKey(Table, tablename="idempotency_keys"):
+    """An ``Idempotency-Key`` a workspace used, and the first response it got."""
+
+    id = Varchar(length=64, primary_key=True)  # hex SHA-256 of workspace id and key
+    workspace_id = Varchar(length=40, index=True)
+    key = Varchar(length=255)
+    fingerprint = Varchar(length=64)  # hex SHA-256 of method, path and body
+    state = Varchar(length=16)  # "in_flight" or "done"
+    locked_until = Float()  # epoch seconds; an in-flight claim older than this was abandoned
+    expires_at = Float(index=True)  # epoch seconds
+    response_status = Integer(null=True, default=None)
+    response_body = Text(null=True, default=None)
+
+
+class RateBucket(Table, tablename="rate_buckets"):
+    """A token bucket shared by every API process (see :mod:`tables.ratelimits`)."""
+
+    id = Varchar(length=64, primary_key=True)  # what is limited, e.g. a key id
+    tokens = Float()
+    updated_at = Float()  # epoch seconds
+
+
+ALL_TABLES: tuple[type[Table], ...] = (
+    Plan,
+    Workspace,
+    ApiKey,
+    Message,
+    MessageEvent,
+    IdempotencyKey,
+    RateBucket,
+)
