@@ -54,7 +54,10 @@ def register(worker: Worker, mailer: Mailer) -> None:
         wait = 0.0
         now = time.time()
         for workspace_id, items in by_workspace.items():
-            rate, burst = settings.workspace_send_rate, settings.workspace_send_burst
+            # The newest record carries the workspace's current plan.
+            limit = items[-1].delivery.limit
+            rate = limit.rate if limit else settings.workspace_send_rate
+            burst = limit.burst if limit else settings.workspace_send_burst
             bucket = Bucket.from_json(worker.tables.buckets.get(workspace_id), burst=burst, now=now)
             bucket, need = take(bucket, len(items), now=now, rate=rate, burst=burst)
             with event_context.current(items[-1].event):

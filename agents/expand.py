@@ -25,6 +25,7 @@ def deliveries(request: SendRequested) -> list[Delivery]:
             recipient=r.address,
             content=request.content,
             accepted_at=request.accepted_at,
+            limit=request.limit,
         )
         for r in request.recipients
     ]

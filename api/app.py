@@ -15,12 +15,23 @@ import uvicorn
 from litestar import Litestar, Router
 from litestar.di import Provide
 
-from api.auth import KeyCache, provide_workspace_id, require_api_key
+from api.auth import (
+    KeyCache,
+    add_rate_limit_headers,
+    provide_caller,
+    provide_workspace_id,
+    require_api_key,
+)
+from api.client_ip import parse_networks
 from api.errors import EXCEPTION_HANDLERS, add_request_id_header
+from api.https import check_tls_files, https_hooks
+from api.openapi import openapi_config, openapi_json
 from api.producer import KafkaSendProducer, SendProducer
-from api.routes import emails, health, messages
+from api.ratelimit import KeyLimiter
+from api.routes import api_keys, emails, health, messages, workspace
 from config.settings import Settings
 from tables import database
+from tables.plans import Limits
 
 
 def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = True) -> Litestar:
@@ -40,25 +51,42 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
             if engine is not None:
                 await database.close(engine)
 
+    defaults = Limits(
+        key_rate=settings.key_request_rate,
+        key_burst=settings.key_request_burst,
+        send_rate=settings.workspace_send_rate,
+        send_burst=int(settings.workspace_send_burst),
+    )
+    guard = require_api_key(
+        KeyCache(defaults), KeyLimiter(), parse_networks(settings.trusted_proxies)
+    )
     v1 = Router(
         path="/v1",
-        guards=[require_api_key(KeyCache())],
-        dependencies={"workspace_id": Provide(provide_workspace_id)},
-        route_handlers=[emails.send_email, messages.get_message],
+        guards=[guard],
+        dependencies={
+            "caller": Provide(provide_caller),
+            "workspace_id": Provide(provide_workspace_id),
+        },
+        route_handlers=[
+            emails.send_email,
+            emails.send_batch,
+            messages.get_message,
+            api_keys.ApiKeysController,
+            workspace.get_workspace,
+        ],
     )
     return Litestar(
-        route_handlers=[health.health, v1],
+        route_handlers=[health.health, openapi_json, v1],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "producer": Provide(lambda: producer, use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[add_request_id_header],
+        before_send=[add_request_id_header, add_rate_limit_headers, *https_hooks(settings.tls)],
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
-        # The request body is decoded by hand (for precise field errors), so a generated
-        # schema would be wrong about it: none is served.
-        openapi_config=None,
+        # Bodies decoded by hand are documented by the routes (api.openapi.body_documented_as).
+        openapi_config=openapi_config(),
         # Herald's entry point configures logging; errors are logged by api.errors.
         logging_config=None,
         debug=False,
@@ -66,7 +94,10 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
 
 
 async def serve(settings: Settings) -> None:
-    """Run the API with the Kafka producer until the server is stopped."""
+    """Run the API with the Kafka producer until the server is stopped; over HTTPS when a
+    certificate and key are configured (checked first, so a bad pair is one clear error)."""
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        check_tls_files(settings.tls_cert, settings.tls_key)
     producer = KafkaSendProducer(
         settings.bootstrap, max_request_size=settings.max_body_bytes + 64 * 1024
     )
@@ -78,6 +109,11 @@ async def serve(settings: Settings) -> None:
             port=settings.api_port,
             log_level="warning",
             access_log=False,
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; Herald decides
+            # which proxies to believe itself (HERALD_TRUSTED_PROXIES, api.client_ip).
+            proxy_headers=False,
+            ssl_certfile=settings.tls_cert,
+            ssl_keyfile=settings.tls_key,
         )
     )
     await server.serve()

@@ -1,8 +1,10 @@
-"""Bearer-key authentication of the ``/v1`` routes.
+"""Who may call the ``/v1`` routes: bearer keys, their IP allowlists, scopes and rate limits.
 
 The ``/v1`` router carries :func:`require_api_key` as a guard, so no route under it runs (or
-reads its body) without a valid key; handlers receive the key's workspace as the
-``workspace_id`` dependency.
+reads its body) without a valid key. In order, a request needs: a live key (401), a client
+address the key's allowlist admits (403), a token from the key's bucket (429), and the scope
+its route asks for (403). Handlers receive the key's workspace as the ``workspace_id``
+dependency and the whole :class:`Caller` as ``caller``.
 """
 
 from __future__ import annotations
@@ -10,42 +12,86 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers import BaseRouteHandler
+from litestar.params import SkipValidation
+from litestar.types import Message, Scope
 
-from api.errors import Unauthorized
-from tables import keys
+from api.client_ip import Network, allowed, client_ip, parse_networks
+from api.errors import Forbidden, RateLimited, Unauthorized
+from api.ratelimit import KeyLimiter, Verdict
+from tables import keys, plans
+from tables.keys import Grant
+from tables.plans import Limits
 
-_WORKSPACE_KEY = "herald.workspace_id"
+_CALLER = "herald.caller"
+_VERDICT = "herald.rate_limit"
 KEY_CACHE_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated key behind a request, with the limits of its workspace's plan."""
+
+    grant: Grant
+    networks: tuple[Network, ...]
+    limits: Limits
+
+    @property
+    def workspace_id(self) -> str:
+        return self.grant.workspace_id
+
+    @property
+    def key_id(self) -> str:
+        return self.grant.key_id
+
+
+# Handlers take the caller as ``caller: CallerDep``; Litestar must not try to re-validate it.
+CallerDep = NamedDependency[SkipValidation[Caller]]
 
 
 class KeyCache:
     """Valid keys seen in the last second, by hash: without it every request opened a database
-    connection just to authenticate, which bounded ingest. A revoked key therefore keeps working
-    for at most ``KEY_CACHE_SECONDS`` in each API process. Unknown keys are never cached."""
+    connection just to authenticate, which bounded ingest. A revoked key (or a plan change)
+    therefore takes effect within ``KEY_CACHE_SECONDS`` in each API process; a rotated key's
+    expiry is checked on every request. Unknown keys are never cached."""
 
-    def __init__(self, ttl: float = KEY_CACHE_SECONDS) -> None:
+    def __init__(self, defaults: Limits, ttl: float = KEY_CACHE_SECONDS) -> None:
+        self.defaults = defaults
         self.ttl = ttl
-        self._entries: dict[str, tuple[str, float]] = {}
+        self._entries: dict[str, tuple[Caller, float]] = {}
 
-    async def authenticate(self, token: str) -> str | None:
+    async def authenticate(self, token: str) -> Caller | None:
         digest = hashlib.sha256(token.encode()).hexdigest()
         now = time.monotonic()
         hit = self._entries.get(digest)
         if hit and hit[1] > now:
-            return hit[0]
-        workspace_id = await keys.authenticate(token)
-        if workspace_id is None:
-            self._entries.pop(digest, None)
+            caller: Caller | None = hit[0]
         else:
-            if len(self._entries) > 10_000:  # bounded: drop everything rather than grow
-                self._entries.clear()
-            self._entries[digest] = (workspace_id, now + self.ttl)
-        return workspace_id
+            caller = await self._load(token)
+            if caller is None:
+                self._entries.pop(digest, None)
+            else:
+                if len(self._entries) > 10_000:  # bounded: drop everything rather than grow
+                    self._entries.clear()
+                self._entries[digest] = (caller, now + self.ttl)
+        expires = caller.grant.expires_at if caller else None
+        if expires is not None and expires <= datetime.now(UTC):
+            return None
+        return caller
+
+    async def _load(self, token: str) -> Caller | None:
+        grant = await keys.authenticate(token)
+        if grant is None:
+            return None
+        limits = await plans.limits_of(grant.workspace_id, self.defaults)
+        return Caller(grant, parse_networks(grant.allowed_ips), limits)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -62,21 +108,71 @@ def bearer_token(authorization: str | None) -> str | None:
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
-def require_api_key(cache: KeyCache) -> Guard:
-    """The guard: admit a request only with a valid key, and remember its workspace."""
+def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network, ...]) -> Guard:
+    """The guard. A route names the scope it needs in its ``opt`` (``{"scope": "send"}``);
+    otherwise reading (GET) needs ``read`` and anything else ``full``. A ``full`` key may do
+    everything."""
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], route: BaseRouteHandler
+    ) -> None:
         token = bearer_token(connection.headers.get("authorization"))
         if token is None:
             raise Unauthorized("Send your API key as Authorization: Bearer <key>.")
-        workspace_id = await cache.authenticate(token)
-        if workspace_id is None:
-            raise Unauthorized("The API key is unknown or revoked.")
-        connection.state[_WORKSPACE_KEY] = workspace_id
+        caller = await cache.authenticate(token)
+        if caller is None:
+            raise Unauthorized("The API key is unknown, revoked or expired.")
+        peer = connection.client.host if connection.client else None
+        ip = client_ip(peer, connection.headers.getall("x-forwarded-for", []), trusted)
+        if not allowed(ip, caller.networks):
+            raise Forbidden("ip-not-allowed", f"This key may not be used from {ip}.")
+        verdict = await limiter.check(
+            caller.key_id, rate=caller.limits.key_rate, burst=caller.limits.key_burst
+        )
+        connection.state[_VERDICT] = verdict
+        if not verdict.allowed:
+            raise RateLimited(
+                f"This key allows {caller.limits.key_rate:g} requests per second "
+                f"(bursts of {caller.limits.key_burst}); retry in {verdict.retry_after} s.",
+                retry_after=verdict.retry_after,
+            )
+        method = connection.scope.get("method")
+        needed = route.opt.get("scope") or ("read" if method in ("GET", "HEAD") else "full")
+        if needed not in caller.grant.scopes and "full" not in caller.grant.scopes:
+            raise Forbidden(
+                "insufficient-scope",
+                f"This route needs a key with the {needed!r} or 'full' scope; this key has "
+                f"{', '.join(caller.grant.scopes)}.",
+            )
+        connection.state[_CALLER] = caller
 
     return guard
 
 
+async def add_rate_limit_headers(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: the rate-limit headers of the key that made the request, on every
+    response to an authenticated request (429 included). Requests without a valid key were
+    not counted against any key and get none."""
+    if message["type"] != "http.response.start":
+        return
+    verdict = scope.get("state", {}).get(_VERDICT)
+    if not isinstance(verdict, Verdict):
+        return
+    headers = list(message.get("headers", ()))
+    present = {name.lower() for name, _ in headers}
+    for name, value in verdict.headers().items():
+        if name.lower().encode() not in present:
+            headers.append((name.lower().encode(), value.encode("latin-1")))
+    message["headers"] = headers
+
+
+async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    """Dependency ``caller``: the key the guard admitted."""
+    caller = request.state[_CALLER]
+    assert isinstance(caller, Caller)  # noqa: S101 (set by the guard on every /v1 route)
+    return caller
+
+
 async def provide_workspace_id(request: Request[Any, Any, Any]) -> str:
     """Dependency ``workspace_id``: the workspace the guard authenticated."""
-    return str(request.state[_WORKSPACE_KEY])
+    return (await provide_caller(request)).workspace_id

@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap, Message, Scope
 
 from api.schemas import FieldErrorView, Problem, new_id
@@ -72,6 +72,43 @@ class Unauthorized(ApiError):
     title = "Missing or invalid API key"
 
 
+class Forbidden(ApiError):
+    """The key is valid but may not do this: its scopes lack the route's (``insufficient-scope``)
+    or its IP allowlist does not admit the caller (``ip-not-allowed``)."""
+
+    status = HTTPStatus.FORBIDDEN
+    kind = "forbidden"
+    title = "Forbidden"
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class Conflict(ApiError):
+    """The request clashes with the resource's state (a key already rotated, too many keys)."""
+
+    status = HTTPStatus.CONFLICT
+    kind = "conflict"
+    title = "Conflict"
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+class RateLimited(ApiError):
+    """The key spent its request budget; ``Retry-After`` says when to come back."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    kind = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class NotFound(ApiError):
     """The resource does not exist, or belongs to another workspace (not distinguished)."""
 
@@ -96,6 +133,33 @@ class RecordTooLarge(ApiError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     kind = "too-large"
     title = "Request too large"
+
+
+class InvalidIdempotencyKey(ApiError):
+    """The ``Idempotency-Key`` header is empty, too long, repeated or not printable ASCII.
+    Send one key of 1 to 255 printable ASCII characters, e.g. a UUID."""
+
+    status = HTTPStatus.BAD_REQUEST
+    kind = "invalid-idempotency-key"
+    title = "Invalid Idempotency-Key"
+
+
+class IdempotencyConflict(ApiError):
+    """A request with the same ``Idempotency-Key`` is still being processed. Retry after a
+    few seconds: the retry gets the first request's answer."""
+
+    status = HTTPStatus.CONFLICT
+    kind = "idempotency-in-flight"
+    title = "Request with this Idempotency-Key in progress"
+
+
+class IdempotencyMismatch(ApiError):
+    """The ``Idempotency-Key`` was already used for a different request (other method, path
+    or body). Use a new key for a new request."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    kind = "idempotency-mismatch"
+    title = "Idempotency-Key reused with a different request"
 
 
 # --- request ids -----------------------------------------------------------------------------
@@ -177,6 +241,19 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=all_headers)
 
 
+def problem_of(exc: ApiError, request_id: str) -> Problem:
+    """The problem body of ``exc`` on its own, for answers that embed several (batch items)."""
+    errors = exc.errors if isinstance(exc, ValidationFailed) else None
+    return Problem(
+        type=PROBLEM_BASE + exc.kind,
+        title=exc.title,
+        status=int(exc.status),
+        detail=exc.detail,
+        request_id=request_id,
+        errors=[FieldErrorView(e.field, e.message) for e in errors] if errors is not None else None,
+    )
+
+
 def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[Problem]:
     if exc.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         log.warning("%s: %s (request %s)", exc.kind, exc.detail, request_id_of(request.scope).value)
@@ -184,7 +261,28 @@ def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[Probl
     return problem(request, exc.status, exc.kind, exc.title, exc.detail, errors=errors)
 
 
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+def _litestar_validation(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
+    """Litestar's own decoding of bodies and parameters: every field error at once, as 422,
+    like Herald's; a body that is not the right JSON at all stays a 400."""
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        message, key = str(item.get("message", "invalid")), str(item.get("key") or "")
+        if unknown := _UNKNOWN_FIELD.match(message):
+            key, message = unknown.group("name"), "unknown field"
+        elif key in ("", "data"):
+            continue  # the body as a whole: not a field
+        errors.append(FieldError(key, message))
+    if not errors:
+        return _http_error(request, exc)
+    return _api_error(request, ValidationFailed(errors))
+
+
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         return _internal_error(request, exc)
@@ -215,6 +313,7 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiError: _api_error,
+    ValidationException: _litestar_validation,
     HTTPException: _http_error,
     Exception: _internal_error,
 }

@@ -3,10 +3,17 @@
 The API answers 202 only after the broker acknowledged the record (DESIGN.md), so
 :meth:`SendProducer.send_requested` returns only then, and raises
 :class:`~api.errors.QueueUnavailable` (503, nothing accepted) when it cannot.
+
+Kafka being down must not keep the API from starting (health checks, reads and key
+management still work): the Kafka producer connects in the background and refuses sends
+with 503 until it has.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped,unused-ignore]
@@ -19,6 +26,8 @@ from api.errors import QueueUnavailable, RecordTooLarge
 from streams import records
 from streams.records import SendRequested
 from streams.topics import SENDS_REQUESTED
+
+log = logging.getLogger("herald.api.producer")
 
 
 @runtime_checkable
@@ -35,7 +44,11 @@ class SendProducer(Protocol):
 
 
 class KafkaSendProducer:
-    """The real producer: acks from all in-sync replicas, idempotent, keyed by workspace id."""
+    """The real producer: acks from all in-sync replicas, idempotent, keyed by workspace id.
+
+    :meth:`start` returns once the first connection attempt is over, connected or not (so a
+    reachable broker is ready before the first request); until a later attempt succeeds,
+    sends raise QueueUnavailable. Once connected, aiokafka itself reconnects."""
 
     def __init__(
         self,
@@ -43,31 +56,88 @@ class KafkaSendProducer:
         *,
         max_request_size: int = 1024 * 1024,
         request_timeout_ms: int = 10_000,
+        first_attempt_timeout: float = 5.0,
+        max_backoff: float = 5.0,
     ) -> None:
+        self._bootstrap = bootstrap
+        self._max_request_size = max_request_size
+        self._request_timeout_ms = request_timeout_ms
+        self._first_attempt_timeout = first_attempt_timeout
+        self._max_backoff = max_backoff
+        self._producer: AIOKafkaProducer | None = None  # set once connected
+        self._connecting: asyncio.Task[None] | None = None
+
+    def _new_producer(self) -> AIOKafkaProducer:
         # ``max_request_size`` must not exceed the broker's ``message.max.bytes``; larger
         # records are refused here, before they reach the broker, as 413.
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
             client_id="herald-api",
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
-            max_request_size=max_request_size,
-            request_timeout_ms=request_timeout_ms,
+            max_request_size=self._max_request_size,
+            request_timeout_ms=self._request_timeout_ms,
         )
 
     async def start(self) -> None:
-        try:
-            await self._producer.start()
-        except KafkaError as exc:
-            raise QueueUnavailable(f"cannot reach Kafka: {exc}") from exc
+        first_attempt = asyncio.Event()
+        self._connecting = asyncio.create_task(
+            self._connect(first_attempt), name="herald-api-kafka-connect"
+        )
+        with contextlib.suppress(TimeoutError):  # a slow broker: keep trying in the background
+            await asyncio.wait_for(first_attempt.wait(), self._first_attempt_timeout)
+
+    async def _connect(self, first_attempt: asyncio.Event) -> None:
+        """Try until connected, waiting longer after each failure (up to ``max_backoff``)."""
+        delay = 0.1
+        failures = 0
+        while True:
+            producer = self._new_producer()
+            try:
+                await producer.start()
+            except asyncio.CancelledError:
+                await _close(producer)
+                raise
+            except Exception as exc:  # any failure: keep trying, the API keeps serving
+                await _close(producer)
+                failures += 1
+                if failures == 1:
+                    log.warning(
+                        "Kafka at %s is not reachable (%s); sends answer 503 until it is. "
+                        "Retrying in the background.",
+                        self._bootstrap,
+                        type(exc).__name__,
+                    )
+                first_attempt.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+                continue
+            self._producer = producer
+            first_attempt.set()
+            if failures:
+                log.warning(
+                    "Kafka at %s is reachable after %d failed attempts; sends are accepted",
+                    self._bootstrap,
+                    failures,
+                )
+            return
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.wait([self._connecting])  # it ends cancelled or connected, never failed
+            self._connecting = None
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
 
     async def send_requested(self, record: SendRequested) -> None:
+        producer = self._producer
+        if producer is None:
+            raise QueueUnavailable("not connected to Kafka yet; retry shortly")
         try:
-            await self._producer.send_and_wait(
+            await producer.send_and_wait(
                 SENDS_REQUESTED.name,
                 value=records.encode(record),
                 key=record.workspace_id.encode(),
@@ -76,6 +146,12 @@ class KafkaSendProducer:
             raise RecordTooLarge(str(exc)) from exc
         except KafkaError as exc:
             raise QueueUnavailable(f"Kafka did not acknowledge the send: {exc}") from exc
+
+
+async def _close(producer: AIOKafkaProducer) -> None:
+    """Release a producer whose start failed; its own errors add nothing to the first one."""
+    with contextlib.suppress(Exception):
+        await producer.stop()
 
 
 class MemorySendProducer:

@@ -122,3 +122,25 @@ class Problem(msgspec.Struct, omit_defaults=True):
 
 class Health(msgspec.Struct):
     status: str
+
+
+# --- POST /v1/emails/batch -------------------------------------------------------------------
+
+
+class BatchItemResult(msgspec.Struct, omit_defaults=True):
+    """What became of one email of a batch, at its ``index`` in the request.
+
+    ``status`` is what ``POST /v1/emails`` would have answered for that email alone: 202 with
+    ``id`` and ``messages``, or a 4xx/5xx with ``error`` (a problem body, as that endpoint's)."""
+
+    index: int
+    status: int
+    id: str | None = None
+    messages: list[AcceptedMessage] | None = None
+    error: Problem | None = None
+
+
+class BatchAccepted(msgspec.Struct):
+    """200 answer of a batch: one result per email, in the order of the request."""
+
+    data: list[BatchItemResult]

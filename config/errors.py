@@ -33,3 +33,9 @@ class TopicsNotCreated(HeraldConfigError):
     """The cluster refused to create Herald's topics. With an existing cluster, check that
     ``HERALD_REPLICATION_FACTOR`` does not exceed its broker count and that Herald's user may
     create topics (or create them beforehand with the names in ``streams/topics.py``)."""
+
+
+class TlsFilesUnusable(HeraldConfigError):
+    """The API cannot serve HTTPS with ``HERALD_TLS_CERT`` and ``HERALD_TLS_KEY``: a file is
+    missing or unreadable, is not PEM, or the key does not belong to the certificate (or is
+    encrypted). Point both at readable PEM files of one pair, or unset both for plain HTTP."""

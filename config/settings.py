@@ -42,8 +42,9 @@ class Settings(BaseSettings):
         50, gt=0, description="Most recipients (to + cc + bcc) on one send request."
     )
     tls_cert: Path | None = Field(
-        None, description="PEM certificate (chain) file: with tls_key set, the API serves HTTPS "
-        "and sends HSTS."
+        None,
+        description="PEM certificate (chain) file: with tls_key set, the API serves HTTPS "
+        "and sends HSTS.",
     )
     tls_key: Path | None = Field(None, description="PEM private key file of tls_cert.")
     trusted_proxies: tuple[str, ...] = Field(
@@ -52,8 +53,10 @@ class Settings(BaseSettings):
         '["10.0.0.0/8"]. Empty: the client address is always the socket peer.',
     )
     key_request_rate: float = Field(
-        100.0, gt=0, description="Default API requests per second per key (token bucket refill); "
-        "a workspace's plan overrides it."
+        100.0,
+        gt=0,
+        description="Default API requests per second per key (token bucket refill); "
+        "a workspace's plan overrides it.",
     )
     key_request_burst: int = Field(
         200, gt=0, description="Default token bucket size per key (the largest burst of requests)."

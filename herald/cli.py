@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -49,8 +50,52 @@ def _db_migrate(settings: Settings, _: argparse.Namespace) -> None:
 def _keys_create(settings: Settings, args: argparse.Namespace) -> None:
     from herald.db_cli import create_key_command
 
-    key = asyncio.run(create_key_command(settings, args.workspace))
+    scopes = args.scope or ["full"]
+    key = asyncio.run(create_key_command(settings, args.workspace, name=args.name, scopes=scopes))
     print(key)  # only the key on stdout, so `export HERALD_API_KEY=$(herald keys create ...)`
+
+
+def _workspaces_create(settings: Settings, args: argparse.Namespace) -> None:
+    from herald.db_cli import create_workspace_command
+
+    print(asyncio.run(create_workspace_command(settings, args.name, args.plan)))
+
+
+def _workspaces_list(settings: Settings, _: argparse.Namespace) -> None:
+    from herald.db_cli import list_workspaces_command
+
+    print("\n".join(asyncio.run(list_workspaces_command(settings))))
+
+
+def _workspaces_plan(settings: Settings, args: argparse.Namespace) -> None:
+    from herald.db_cli import assign_plan_command
+
+    plan = None if args.plan == "default" else args.plan
+    asyncio.run(assign_plan_command(settings, args.workspace, plan))
+
+
+def _plans_set(settings: Settings, args: argparse.Namespace) -> None:
+    from herald.db_cli import set_plan_command
+    from tables.plans import Limits
+
+    limits = Limits(args.key_rate, args.key_burst, args.send_rate, args.send_burst)
+    asyncio.run(set_plan_command(settings, args.name, limits))
+
+
+def _plans_list(settings: Settings, _: argparse.Namespace) -> None:
+    from herald.db_cli import list_plans_command
+
+    print("\n".join(asyncio.run(list_plans_command(settings))))
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+
+    return parse
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,7 +114,45 @@ def parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
     create = keys.add_parser("create", help="create a key (and its workspace if needed)")
     create.add_argument("--workspace", required=True, help="workspace name")
+    create.add_argument("--name", default="", help="a label for the key")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=["full", "send", "read"],
+        help="repeat for several; default: full",
+    )
     create.set_defaults(run=_keys_create)
+
+    ws = sub.add_parser("workspaces", help="workspaces (tenants)")
+    ws_sub = ws.add_subparsers(dest="workspaces", required=True)
+    ws_create = ws_sub.add_parser("create", help="create a workspace; print its id")
+    ws_create.add_argument("name")
+    ws_create.add_argument("--plan", help="a plan name (default: the server's default limits)")
+    ws_create.set_defaults(run=_workspaces_create)
+    ws_sub.add_parser("list", help="id, name and plan of every workspace").set_defaults(
+        run=_workspaces_list
+    )
+    ws_plan = ws_sub.add_parser("set-plan", help="put a workspace on a plan")
+    ws_plan.add_argument("workspace", help="workspace id or name")
+    ws_plan.add_argument("plan", help="a plan name, or 'default' for the server's defaults")
+    ws_plan.set_defaults(run=_workspaces_plan)
+
+    pl = sub.add_parser("plans", help="plans: the limits workspaces get")
+    pl_sub = pl.add_subparsers(dest="plans", required=True)
+    pl_set = pl_sub.add_parser("set", help="create a plan or change its limits")
+    pl_set.add_argument("name")
+    pl_set.add_argument(
+        "--key-rate", type=_positive(float), required=True, help="requests/s per key"
+    )
+    pl_set.add_argument("--key-burst", type=_positive(int), required=True, help="burst per key")
+    pl_set.add_argument(
+        "--send-rate", type=_positive(float), required=True, help="sends/s per workspace"
+    )
+    pl_set.add_argument(
+        "--send-burst", type=_positive(int), required=True, help="send burst per workspace"
+    )
+    pl_set.set_defaults(run=_plans_set)
+    pl_sub.add_parser("list", help="every plan and its limits").set_defaults(run=_plans_list)
     return p
 
 

@@ -66,7 +66,8 @@ async def first_run_key(settings: Settings) -> str | None:
     try:
         if await Workspace.count() > 0:
             return None
-        return await keys.create_key(await keys.create_workspace("default"))
+        _, token = await keys.create_key(await keys.create_workspace("default"))
+        return token
     finally:
         await database.close(engine)
 

@@ -50,6 +50,15 @@ class Content:
 
 
 @dataclass(frozen=True, slots=True)
+class SendLimit:
+    """The workspace's send rate when the request was accepted (its plan); dispatch throttles
+    by it. Records without one (from internal producers) get the worker's default."""
+
+    rate: float  # sends per second (token bucket refill)
+    burst: float  # token bucket size
+
+
+@dataclass(frozen=True, slots=True)
 class SendRequested:
     """One accepted send request; topic ``herald.sends.requested``, key: workspace id."""
 
@@ -58,6 +67,7 @@ class SendRequested:
     recipients: tuple[Recipient, ...]
     content: Content
     accepted_at: float
+    limit: SendLimit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,7 @@ class Delivery:
     accepted_at: float
     attempt: int = 0  # how many times dispatch was tried before (0: first try)
     due_at: float = 0.0  # retries only: not before this time (epoch seconds)
+    limit: SendLimit | None = None
 
     def next_attempt(self, due_at: float) -> Delivery:
         return replace(self, attempt=self.attempt + 1, due_at=due_at)

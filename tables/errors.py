@@ -40,3 +40,16 @@ class MigrationFailed(HeraldTableError):
 class WorkspaceNotFound(HeraldTableError):
     """No workspace has this id. Create it first (``herald keys create --workspace NAME``
     creates the workspace when it does not exist yet)."""
+
+
+class PlanNotFound(HeraldTableError):
+    """No plan has this name. List plans with ``herald plans list``; create one with
+    ``herald plans set NAME --key-rate ... --key-burst ... --send-rate ... --send-burst ...``."""
+
+
+class KeyLimitReached(HeraldTableError):
+    """The workspace already has as many live keys as Herald allows; revoke unused ones."""
+
+
+class KeyAlreadyRotated(HeraldTableError):
+    """The key was already rotated out; rotate its replacement (``replaced_by``) instead."""

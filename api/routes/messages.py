@@ -13,11 +13,59 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from api.errors import NotFound
+from api.openapi import GUARDED, problems, returns
 from api.schemas import MessageEventView, MessageView
 from tables import messages
 
+_QUEUED_AT = datetime(2025, 5, 6, 9, 30, 0, tzinfo=UTC)
+_SENT_AT = datetime(2025, 5, 6, 9, 30, 1, tzinfo=UTC)
+EXAMPLE = MessageView(
+    id="msg_01jtj8m4t6v2k9c3x5b7n1p0rd",
+    request_id="req_01jtj8m4t6v2k9c3x5b7n1p0re",
+    sender="Acme <billing@acme.example>",
+    to="ada@example.com",
+    subject="Your invoice",
+    tags=["invoice"],
+    status="sent",
+    created_at=_QUEUED_AT,
+    updated_at=_SENT_AT,
+    events=[
+        MessageEventView(
+            id="evt_01jtj8m4t6v2k9c3x5b7n1p0rf",
+            type="queued",
+            at=_QUEUED_AT,
+            attempt=0,
+            smtp_code=None,
+            enhanced_code=None,
+            reply=None,
+            possible_duplicate=False,
+        ),
+        MessageEventView(
+            id="evt_01jtj8m4t6v2k9c3x5b7n1p0rg",
+            type="sent",
+            at=_SENT_AT,
+            attempt=1,
+            smtp_code=250,
+            enhanced_code="2.0.0",
+            reply="250 2.0.0 Ok: queued as 4F2A1C",
+            possible_duplicate=False,
+        ),
+    ],
+)
 
-@get("/messages/{message_id:str}")
+
+@get(
+    "/messages/{message_id:str}",
+    tags=["messages"],
+    summary="Get a message",
+    description="One message (one recipient of one send request): its status and its events, "
+    "oldest first. A message id just returned by `POST /v1/emails` may answer 404 for a "
+    "moment, until the workers record its first event.",
+    responses={
+        **returns(MessageView, EXAMPLE, "The message and its events."),
+        **problems(*GUARDED, 404),
+    },
+)
 async def get_message(message_id: FromPath[str], workspace_id: NamedDependency[str]) -> MessageView:
     found = await messages.get_message(workspace_id, message_id)
     if found is None:

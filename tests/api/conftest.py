@@ -32,7 +32,8 @@ async def make_tenant(settings: Settings) -> AsyncIterator[Callable[[str], Await
 
     async def make(name: str) -> Tenant:
         workspace_id = await keys.create_workspace(name)
-        return Tenant(workspace_id, await keys.create_key(workspace_id))
+        _, token = await keys.create_key(workspace_id)
+        return Tenant(workspace_id, token)
 
     yield make
     await database.close(engine)

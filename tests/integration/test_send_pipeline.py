@@ -200,7 +200,11 @@ async def test_bad_input_gets_a_problem_and_produces_nothing_to_kafka(stack: Sta
 
 
 async def test_over_the_workspace_rate_mail_is_delayed_never_dropped(stack: Stack):
-    stack.extra_env.update(HERALD_WORKSPACE_SEND_RATE="20", HERALD_WORKSPACE_SEND_BURST="5")
+    # The workspace's plan sets its send rate; the API stamps it on each send for dispatch.
+    stack.cli("plans", "set", "slow", "--key-rate", "100", "--key-burst", "100",
+              "--send-rate", "20", "--send-burst", "5")  # fmt: skip
+    stack.cli("workspaces", "set-plan", "acme", "slow")
+    await asyncio.sleep(1.2)  # the API's one-second key cache picks up the plan
     stack.start("worker")
     async with httpx.AsyncClient(timeout=30) as client:
         body = {**SEED, "to": [f"r{i}@example.com" for i in range(45)]}
