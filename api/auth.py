@@ -125,7 +125,7 @@ def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network
         peer = connection.client.host if connection.client else None
         ip = client_ip(peer, connection.headers.getall("x-forwarded-for", []), trusted)
         if not allowed(ip, caller.networks):
-            raise Forbidden("ip-not-allowed", f"This key may not be used from {ip}.")
+            raise Forbidden(f"This key may not be used from {ip}.", kind="ip-not-allowed")
         verdict = await limiter.check(
             caller.key_id, rate=caller.limits.key_rate, burst=caller.limits.key_burst
         )
@@ -133,16 +133,15 @@ def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network
         if not verdict.allowed:
             raise RateLimited(
                 f"This key allows {caller.limits.key_rate:g} requests per second "
-                f"(bursts of {caller.limits.key_burst}); retry in {verdict.retry_after} s.",
-                retry_after=verdict.retry_after,
+                f"(bursts of {caller.limits.key_burst}); retry in {verdict.retry_after} s."
             )
         method = connection.scope.get("method")
         needed = route.opt.get("scope") or ("read" if method in ("GET", "HEAD") else "full")
         if needed not in caller.grant.scopes and "full" not in caller.grant.scopes:
             raise Forbidden(
-                "insufficient-scope",
                 f"This route needs a key with the {needed!r} or 'full' scope; this key has "
                 f"{', '.join(caller.grant.scopes)}.",
+                kind="insufficient-scope",
             )
         connection.state[_CALLER] = caller
 

@@ -37,9 +37,11 @@ class ApiError(Exception):
     kind = "internal"
     title = "Internal error"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, kind: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        if kind is not None:  # a more precise kind than the class's, e.g. "ip-not-allowed"
+            self.kind = kind
 
 
 class MalformedBody(ApiError):
@@ -80,10 +82,6 @@ class Forbidden(ApiError):
     kind = "forbidden"
     title = "Forbidden"
 
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
 
 class Conflict(ApiError):
     """The request clashes with the resource's state (a key already rotated, too many keys)."""
@@ -92,21 +90,14 @@ class Conflict(ApiError):
     kind = "conflict"
     title = "Conflict"
 
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-
 
 class RateLimited(ApiError):
-    """The key spent its request budget; ``Retry-After`` says when to come back."""
+    """The key spent its request budget; ``Retry-After`` (put on by the rate-limit headers
+    hook) says when to come back."""
 
     status = HTTPStatus.TOO_MANY_REQUESTS
     kind = "rate-limited"
     title = "Too many requests"
-
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 class NotFound(ApiError):
@@ -269,7 +260,7 @@ def _litestar_validation(
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         message, key = str(item.get("message", "invalid")), str(item.get("key") or "")
-        if unknown := _UNKNOWN_FIELD.match(message):
+        if unknown := UNKNOWN_FIELD.match(message):
             key, message = unknown.group("name"), "unknown field"
         elif key in ("", "data"):
             continue  # the body as a whole: not a field
@@ -279,7 +270,7 @@ def _litestar_validation(
     return _api_error(request, ValidationFailed(errors))
 
 
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
+UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -160,7 +160,9 @@ _PROBLEMS: dict[int, tuple[str, ApiError]] = {
     ),
     403: (
         "The key may not do this: its scopes or its IP allowlist forbid it.",
-        Forbidden("insufficient-scope", "This route needs a key with the 'send' or 'full' scope."),
+        Forbidden(
+            "This route needs a key with the 'send' or 'full' scope.", kind="insufficient-scope"
+        ),
     ),
     404: (
         "Nothing here in this workspace.",
@@ -184,7 +186,7 @@ _PROBLEMS: dict[int, tuple[str, ApiError]] = {
     ),
     429: (
         "The key's rate limit is spent; retry after `Retry-After` seconds.",
-        RateLimited("This key allows 100 requests per second; retry in 1 s.", retry_after=1),
+        RateLimited("This key allows 100 requests per second; retry in 1 s."),
     ),
     503: (
         "Sending is temporarily unavailable; nothing was accepted. Retry with backoff.",

@@ -183,7 +183,7 @@ class ApiKeysController(Controller):
                     workspace_id, name=data.name, scopes=data.scopes, allowed_ips=networks
                 )
             except KeyLimitReached as exc:
-                raise Conflict("too-many-keys", str(exc)) from exc
+                raise Conflict(str(exc), kind="too-many-keys") from exc
             return _with_secret(NewApiKey(**_fields(record), key=token))
 
         return await run_idempotent(
@@ -252,9 +252,9 @@ class ApiKeysController(Controller):
             try:
                 rotated = await keys.rotate_key(workspace_id, key_id, overlap=overlap)
             except KeyAlreadyRotated as exc:
-                raise Conflict("key-already-rotated", str(exc)) from exc
+                raise Conflict(str(exc), kind="key-already-rotated") from exc
             except KeyLimitReached as exc:
-                raise Conflict("too-many-keys", str(exc)) from exc
+                raise Conflict(str(exc), kind="too-many-keys") from exc
             if rotated is None:
                 raise NotFound(f"This workspace has no live key {key_id}.")
             old, new, token = rotated

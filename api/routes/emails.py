@@ -30,7 +30,14 @@ from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from api.auth import Caller, CallerDep
-from api.errors import ApiError, MalformedBody, ValidationFailed, problem_of, request_id_of
+from api.errors import (
+    UNKNOWN_FIELD,
+    ApiError,
+    MalformedBody,
+    ValidationFailed,
+    problem_of,
+    request_id_of,
+)
 from api.idempotency import Reply, idempotent_request, run_idempotent
 from api.openapi import GUARDED, IDEMPOTENCY_KEY, body_documented_as, problems, returns
 from api.producer import SendProducer
@@ -54,7 +61,6 @@ MAX_BATCH = 1000
 _DECODER = msgspec.json.Decoder(SendEmail)
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 _ERROR_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>.*)`$", re.DOTALL)
 
 
 def decode_send(body: bytes | msgspec.Raw) -> SendEmail:
@@ -73,7 +79,7 @@ def _shape_error(text: str) -> MalformedBody | ValidationFailed:
     message = match.group("message") if match else text
     path = (match.group("path") or "") if match else ""
     field = path.removeprefix(".")
-    if unknown := _UNKNOWN_FIELD.match(message):
+    if unknown := UNKNOWN_FIELD.match(message):
         name = unknown.group("name")
         field = f"{field}.{name}" if field else name
         message = "unknown field"
