@@ -284,6 +284,14 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem(request, status, kind, HTTPStatus(status).phrase, detail, headers=headers)
 
 
+def _recursion_error(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Problem]:
+    """msgspec gives up on JSON nested deeper than Python's recursion limit: a body no client
+    means to send, refused like any other malformed body. Any other recursion is our bug."""
+    if "deserializing" not in str(exc):
+        return _internal_error(request, exc)
+    return _api_error(request, MalformedBody("The JSON body is nested too deeply."))
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     request_id = request_id_of(request.scope).value
     log.error(
@@ -305,6 +313,7 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiError: _api_error,
     ValidationException: _litestar_validation,
+    RecursionError: _recursion_error,
     HTTPException: _http_error,
     Exception: _internal_error,
 }

@@ -158,3 +158,25 @@ async def test_unexpected_error_is_a_generic_500(
     assert "secret internals" not in response.text
     assert problem["request_id"] in problem["detail"]
     assert "secret internals" in caplog.text
+
+
+@pytest.mark.parametrize("path", ["/v1/emails", "/v1/emails/batch", "/v1/api-keys"])
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 10_000 + b"]" * 10_000, b'{"name": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"],
+    ids=["nested-array", "nested-field"],
+)
+async def test_json_nested_absurdly_deep_is_a_400_problem(
+    client: AsyncTestClient[Any],
+    tenant: Tenant,
+    producer: MemorySendProducer,
+    path: str,
+    body: bytes,
+) -> None:
+    response = await client.post(
+        path, content=body, headers={**tenant.auth, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert producer.records == []
