@@ -1,9 +1,11 @@
 """The Litestar application: routes, auth, limits and error handling put together.
 
 :func:`create_app` takes the producer from its caller (the real Kafka one from :func:`serve`,
-an in-memory one in tests). The only state kept between requests is the one-second cache of
-valid keys (:class:`api.auth.KeyCache`), so any number of ``herald api`` processes can run
-behind a load balancer and a revoked key stops working on all of them within a second.
+an in-memory one in tests). The only state a process keeps between requests is its sub-second
+cache of valid keys (:class:`api.auth.KeyCache`) and the rate-limit tokens it leased from the
+shared buckets (:mod:`api.ratelimit`); everything else is in the database, so any number of
+``herald api`` processes can run behind a load balancer: a revoked key stops working on all of
+them within a second, and a key's limit holds for all of them together.
 """
 
 from __future__ import annotations
