@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_BODY_BYTES = 32 * 1024
+MISSING_MESSAGE = "/v1/messages/msg_00000000000000000000000000"  # a well-formed id never sent
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 @dataclass(frozen=True)
@@ -14,4 +19,4 @@ class Tenant:
 
     @property
     def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
+        return bearer(self.key)

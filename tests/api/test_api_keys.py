@@ -14,14 +14,8 @@ from litestar.testing import AsyncTestClient
 
 from api.auth import KEY_CACHE_SECONDS
 from tables.db import ApiKey, IdempotencyKey
-from tests.api.support import Tenant
+from tests.api.support import MISSING_MESSAGE, Tenant, bearer
 from tests.support.seed import SEED
-
-MISSING_MESSAGE = "/v1/messages/msg_00000000000000000000000000"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def problem_kind(response: httpx.Response) -> str:

@@ -15,10 +15,9 @@ from config.settings import Settings
 from streams.records import SendLimit
 from tables import plans
 from tables.plans import Limits
-from tests.api.support import Tenant
+from tests.api.support import MISSING_MESSAGE, Tenant
 from tests.support.seed import SEED
 
-MISSING_MESSAGE = "/v1/messages/msg_00000000000000000000000000"
 BURST = 5
 
 
