@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped,unused-ignore]
@@ -40,6 +41,17 @@ class SendProducer(Protocol):
 
     async def send_requested(self, record: SendRequested) -> None:
         """Return once the broker acknowledged ``record``; raise QueueUnavailable otherwise."""
+        ...
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, *, partition: int | None = None
+    ) -> None:
+        """Return once the broker acknowledged the record; raise QueueUnavailable otherwise.
+        ``partition`` None: the key's partition (the same one the workers' producers pick)."""
+        ...
+
+    async def partitions(self, topic: str) -> int:
+        """How many partitions ``topic`` has; raise QueueUnavailable if Kafka cannot say."""
         ...
 
 
@@ -133,19 +145,36 @@ class KafkaSendProducer:
             await producer.stop()
 
     async def send_requested(self, record: SendRequested) -> None:
-        producer = self._producer
-        if producer is None:
-            raise QueueUnavailable("not connected to Kafka yet; retry shortly")
+        await self.publish(
+            SENDS_REQUESTED.name, key=record.workspace_id.encode(), value=records.encode(record)
+        )
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, *, partition: int | None = None
+    ) -> None:
+        producer = self._connected()
         try:
-            await producer.send_and_wait(
-                SENDS_REQUESTED.name,
-                value=records.encode(record),
-                key=record.workspace_id.encode(),
-            )
+            await producer.send_and_wait(topic, value=value, key=key, partition=partition)
         except MessageSizeTooLargeError as exc:
             raise RecordTooLarge(str(exc)) from exc
         except KafkaError as exc:
-            raise QueueUnavailable(f"Kafka did not acknowledge the send: {exc}") from exc
+            log.warning("Kafka did not acknowledge a record on %s: %r", topic, exc)
+            raise QueueUnavailable("Kafka did not acknowledge the record; retry shortly") from exc
+
+    async def partitions(self, topic: str) -> int:
+        producer = self._connected()
+        try:
+            found = await producer.partitions_for(topic)
+        except KafkaError as exc:
+            raise QueueUnavailable("Kafka did not answer; retry shortly") from exc
+        if not found:
+            raise QueueUnavailable(f"topic {topic} does not exist yet; retry shortly")
+        return len(found)
+
+    def _connected(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise QueueUnavailable("not connected to Kafka yet; retry shortly")
+        return self._producer
 
 
 async def _close(producer: AIOKafkaProducer) -> None:
@@ -154,11 +183,24 @@ async def _close(producer: AIOKafkaProducer) -> None:
         await producer.stop()
 
 
-class MemorySendProducer:
-    """In-memory producer for tests: keeps what it was given; ``fail = True`` makes it refuse."""
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One record a :class:`MemorySendProducer` was given through ``publish``."""
 
-    def __init__(self) -> None:
+    topic: str
+    key: bytes
+    value: bytes
+    partition: int | None
+
+
+class MemorySendProducer:
+    """In-memory producer for tests: keeps what it was given; ``fail = True`` makes it refuse.
+    Send requests go to ``records`` (decoded), everything else to ``published``."""
+
+    def __init__(self, partition_count: int = 4) -> None:
         self.records: list[SendRequested] = []
+        self.published: list[Published] = []
+        self.partition_count = partition_count
         self.fail = False
         self.started = False
 
@@ -172,3 +214,19 @@ class MemorySendProducer:
         if self.fail:
             raise QueueUnavailable("the in-memory queue was told to fail")
         self.records.append(record)
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, *, partition: int | None = None
+    ) -> None:
+        if self.fail:
+            raise QueueUnavailable("the in-memory queue was told to fail")
+        self.published.append(Published(topic, key, value, partition))
+
+    async def partitions(self, topic: str) -> int:
+        if self.fail:
+            raise QueueUnavailable("the in-memory queue was told to fail")
+        return self.partition_count
+
+    def on(self, topic: str) -> list[Published]:
+        """The records published on ``topic``, in order."""
+        return [p for p in self.published if p.topic == topic]

@@ -55,6 +55,10 @@ class SendEmail(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     tags: list[str] = msgspec.field(default_factory=list)
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    program: str | None = None  # default "transactional"
+    list_id: str | None = msgspec.field(default=None, name="list")  # its suppressions apply
+    track_opens: bool | None = None  # None: the workspace's default
+    track_clicks: bool | None = None
 
 
 class AcceptedMessage(msgspec.Struct):

@@ -13,6 +13,7 @@ from email.utils import quote
 from email_validator import EmailNotValidError, validate_email
 
 from api.schemas import Addresses, SendEmail
+from streams.records import DEFAULT_PROGRAM
 
 MAX_SUBJECT = 998  # RFC 5322 line length limit
 MAX_TAGS = 10
@@ -22,6 +23,8 @@ MAX_METADATA_KEY_LENGTH = 64
 MAX_METADATA_VALUE = 256
 
 _TAG = re.compile(r"[A-Za-z0-9_-]+")
+MAX_NAME_LENGTH = 64
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")  # program names and list ids
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # RFC 5322 ftext: printable ASCII but ":"
 _BREAKS = re.compile(r"[\r\n\x00]")
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
@@ -69,6 +72,10 @@ class ValidSend:
     headers: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+    program: str = DEFAULT_PROGRAM
+    list_id: str | None = None
+    track_opens: bool | None = None  # None: the workspace's default decides
+    track_clicks: bool | None = None
 
 
 def validate_send(request: SendEmail, *, max_recipients: int) -> ValidSend | list[FieldError]:
@@ -103,6 +110,8 @@ def validate_send(request: SendEmail, *, max_recipients: int) -> ValidSend | lis
     _check_headers(request.headers, errors)
     _check_tags(request.tags, errors)
     _check_metadata(request.metadata, errors)
+    check_name("program", request.program, errors)
+    check_name("list", request.list_id, errors)
 
     if errors or sender is None or request.subject is None:
         return errors
@@ -118,6 +127,10 @@ def validate_send(request: SendEmail, *, max_recipients: int) -> ValidSend | lis
         headers=dict(request.headers),
         tags=tuple(request.tags),
         metadata=dict(request.metadata),
+        program=request.program or DEFAULT_PROGRAM,
+        list_id=request.list_id,
+        track_opens=request.track_opens,
+        track_clicks=request.track_clicks,
     )
 
 
@@ -237,6 +250,18 @@ def _check_metadata(metadata: dict[str, str], errors: list[FieldError]) -> None:
             )
         if len(value) > MAX_METADATA_VALUE:
             errors.append(FieldError(where, f"must be at most {MAX_METADATA_VALUE} characters"))
+
+
+def check_name(field: str, value: str | None, errors: list[FieldError]) -> None:
+    """A program name or list id: lower-case letters, digits, ``_ . -``, 1 to 64 long."""
+    if value is not None and (len(value) > MAX_NAME_LENGTH or not _NAME.fullmatch(value)):
+        errors.append(
+            FieldError(
+                field,
+                f"1 to {MAX_NAME_LENGTH} lower-case letters, digits, '_', '.' or '-', "
+                "starting with a letter or digit",
+            )
+        )
 
 
 def _escaped(name: str) -> str:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -126,6 +126,31 @@ class Settings(BaseSettings):
         72 * 3600.0, gt=0, description="Seconds after which a deferred delivery fails for good."
     )
 
+    # --- bounces, tracking and unsubscribe ------------------------------------------------
+    public_url: str | None = Field(
+        None,
+        description="Base URL recipients' mail clients reach the API at, for open/click "
+        "tracking and unsubscribe links (e.g. https://mail.example.com). Unset: the API's own "
+        "address (fine on one machine only).",
+    )
+    bounce_domain: str | None = Field(
+        None,
+        description="Domain whose MX is Herald's inbound listener (e.g. bounces.example.com). "
+        "Set: each message's return path is a signed per-message (VERP) address there, so "
+        "asynchronous bounces are tied to their message, and List-Unsubscribe offers a mailto. "
+        "Unset: the return path is the From address.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Secret that signs tracking links, unsubscribe links and return paths "
+        "(32+ random bytes, any text). Unset: generated once into <data_dir>/secret.key; "
+        "processes on several machines must share one.",
+    )
+    inbound_host: str = Field("127.0.0.1", description="Address the inbound SMTP listener uses.")
+    inbound_port: int = Field(
+        2526, ge=0, le=65535, description="Port of the inbound SMTP listener (bounces, reports)."
+    )
+
     # --- worker ------------------------------------------------------------------------------
     worker_batch: int = Field(
         256, gt=0, description="Most deliveries a worker dispatches as one batch."
@@ -162,6 +187,13 @@ class Settings(BaseSettings):
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.api_host}:{self.api_port}"
 
     @property
     def effective_smtp_url(self) -> str:

@@ -16,7 +16,24 @@ import msgspec
 import orjson
 
 RecipientKind = Literal["to", "cc", "bcc"]
-EventType = Literal["queued", "sent", "deferred", "bounced", "failed"]
+EventType = Literal[
+    "queued",
+    "sent",
+    "delivered",
+    "deferred",
+    "bounced",
+    "complained",
+    "opened",
+    "clicked",
+    "unsubscribed",
+    "suppressed",
+    "failed",
+]
+EVENT_TYPES: tuple[EventType, ...] = EventType.__args__  # type: ignore[attr-defined]
+Scope = Literal["global", "list", "program"]
+Reason = Literal["manual", "hard_bounce", "complaint", "unsubscribe", "invalid"]
+BounceKind = Literal["hard", "soft"]
+DEFAULT_PROGRAM = "transactional"
 
 T = TypeVar("T")
 
@@ -47,6 +64,12 @@ class Content:
     headers: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+    # The stream of mail this belongs to ("newsletter", "billing"): program suppressions and
+    # unsubscribes apply per program. Anything but "transactional" carries List-Unsubscribe.
+    program: str = DEFAULT_PROGRAM
+    list_id: str | None = None  # the list this was sent to, if any: list suppressions apply
+    track_opens: bool = False
+    track_clicks: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,21 +112,61 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    """What happened to one message; topic ``herald.events``, key: message id.
+class Suppression:
+    """One suppression entry: sends to ``value`` in ``scope`` are dropped.
 
-    ``event_id`` is derived from (message, type, attempt), so reprocessing the same step
-    produces the same id and consumers can deduplicate on it.
+    ``value`` is a lower-cased address (``ada@example.com``) or a whole domain written with
+    its at sign (``@example.com``). ``scope_value`` is the list id (scope ``list``) or the
+    program name (scope ``program``); empty for ``global`` (the whole workspace). The id is
+    derived from those four, so adding the same entry twice is one entry."""
+
+    id: str
+    workspace_id: str
+    value: str
+    scope: Scope
+    scope_value: str
+    reason: Reason
+    source: str  # who decided: "api", "bounce", "complaint", "unsubscribe", ...
+    created_at: float
+    message_id: str | None = None  # the message whose bounce/complaint/unsubscribe caused it
+    detail: str | None = None  # the bounce diagnostic, a note given through the API, ...
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionChange:
+    """An entry added or removed; topic ``herald.suppressions``. Keyed by the address, so it
+    lands on the partition of that recipient's sends; a domain entry is written once to every
+    partition (any address of the domain may be on any of them)."""
+
+    op: Literal["add", "remove"]
+    entry: Suppression
+    at: float  # when it was decided: among changes to one entry, the latest wins
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What happened to one message; one schema for every type.
+
+    Producers write to ``herald.outcomes`` (key: message id); the timeline agent numbers each
+    message's events (``seq`` 1, 2, 3, ... in the order it saw them), drops a second copy of an
+    id it has seen, fills in what a late report does not know (workspace, recipient, program,
+    tags) and writes the result to ``herald.events``, which everything downstream reads.
+
+    ``event_id`` is stable: a step that is processed again produces the same id (derived from
+    message, type and attempt, or from the report that caused it), so consumers can
+    deduplicate on it.
     """
 
     event_id: str
     type: EventType
     message_id: str
-    workspace_id: str
+    workspace_id: str  # "" on a report that only knew the message id (filled in by timeline)
     recipient: str
     at: float
     attempt: int = 0
     tags: tuple[str, ...] = ()
+    program: str = DEFAULT_PROGRAM
+    seq: int = 0  # 0 until the timeline agent numbered it
     smtp_code: int | None = None
     enhanced_code: str | None = None
     reply: str | None = None
@@ -112,6 +175,20 @@ class Event:
     sender: str | None = None
     subject: str | None = None
     request_id: str | None = None
+    list_id: str | None = None
+    # bounced: hard (the address is bad: suppressed) or soft; the report's diagnostic text.
+    bounce: BounceKind | None = None
+    diagnostic: str | None = None
+    # opened / clicked: the link followed, who asked, and whether it looks like a machine
+    # (a privacy proxy or a link scanner) rather than a person; such events are kept, flagged.
+    url: str | None = None
+    user_agent: str | None = None
+    ip: str | None = None
+    machine: bool = False
+    machine_reason: str | None = None
+    # suppressed: the entry that matched. unsubscribed: the scope the recipient asked for.
+    suppression: Suppression | None = None
+    unsubscribe_scope: Scope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +201,8 @@ class DeadLetter:
     at: float
 
 
-def event_id(message_id: str, type_: str, attempt: int) -> str:
+def event_id(message_id: str, type_: str, attempt: int | str) -> str:
+    """A stable event id: the same (message, type, attempt or report id) gives the same id."""
     digest = hashlib.sha256(f"{message_id}|{type_}|{attempt}".encode()).hexdigest()
     return f"evt_{digest[:26]}"
 

@@ -25,8 +25,15 @@ SENDS_BY_RECIPIENT = TopicSpec("herald.sends.by_recipient", key="recipient addre
 SENDS_READY = TopicSpec("herald.sends.ready", key="workspace id")
 """Deliveries cleared to go; the workspace token bucket and the send ledger live with it."""
 
+OUTCOMES = TopicSpec("herald.outcomes", key="message id")
+"""What producers report about a message (stages, the inbound listener, tracking links), before
+the timeline agent numbers and deduplicates it."""
+
 EVENTS = TopicSpec("herald.events", key="message id")
-"""Every outcome of every message (queued, sent, deferred, bounced, failed, ...)."""
+"""Every event of every message, numbered per message and deduplicated: what consumers read."""
+
+SUPPRESSIONS = TopicSpec("herald.suppressions", key="recipient address (domains: every partition)")
+"""Suppression entries added and removed (API, bounces, complaints, unsubscribes)."""
 
 DEAD_LETTERS = TopicSpec("herald.deadletters", key="source topic")
 """Records an agent could not process, with the reason. Never silently dropped."""
@@ -45,5 +52,13 @@ def retry_topic(tier: int) -> TopicSpec:
 
 
 def all_topics(retry_tiers: int) -> list[TopicSpec]:
-    base = [SENDS_REQUESTED, SENDS_BY_RECIPIENT, SENDS_READY, EVENTS, DEAD_LETTERS]
+    base = [
+        SENDS_REQUESTED,
+        SENDS_BY_RECIPIENT,
+        SENDS_READY,
+        OUTCOMES,
+        EVENTS,
+        SUPPRESSIONS,
+        DEAD_LETTERS,
+    ]
     return base + [retry_topic(i) for i in range(retry_tiers)]

@@ -37,6 +37,8 @@ class Workspace(Table, tablename="workspaces"):
     name = Varchar(length=200, unique=True)
     created_at = Timestamptz()
     plan = Varchar(length=40, null=True, default=None)  # a Plan name; None: settings' defaults
+    track_opens = Boolean(default=False)  # default of sends that do not say track_opens
+    track_clicks = Boolean(default=False)
 
 
 class ApiKey(Table, tablename="api_keys"):
@@ -68,6 +70,7 @@ class Message(Table, tablename="messages"):
     status = Varchar(length=16)  # latest meaningful event type
     status_rank = Integer(default=0)  # keeps the status monotone when events arrive twice
     has_summary = Boolean(default=False)  # sender/subject came from the queued event
+    program = Varchar(length=64, default="transactional")
     created_at = Timestamptz()
     updated_at = Timestamptz()
 
@@ -85,6 +88,28 @@ class MessageEvent(Table, tablename="message_events"):
     enhanced_code = Varchar(length=16, null=True, default=None)
     reply = Text(null=True, default=None)
     possible_duplicate = Boolean(default=False)
+    seq = Integer(default=0)  # the event's number in its message's timeline (1, 2, ...)
+    program = Varchar(length=64, default="transactional")
+    detail = JSON(default={})  # the type's own fields: bounce, diagnostic, url, suppression...
+
+
+class Suppression(Table, tablename="suppressions"):
+    """A suppression entry (see :mod:`streams.suppressions`). A removed entry keeps its row
+    with ``removed_at`` set, so a late copy of an older change cannot bring it back: changes
+    apply only when newer than ``changed_at``."""
+
+    id = Varchar(length=40, primary_key=True)  # streams.suppressions.entry_id
+    workspace_id = Varchar(length=40, index=True)
+    value = Varchar(length=320, index=True)  # "ada@example.com" or "@example.com"
+    scope = Varchar(length=16)  # global, list, program
+    scope_value = Varchar(length=100, default="")  # the list id or program name
+    reason = Varchar(length=16)  # manual, hard_bounce, complaint, unsubscribe, invalid
+    source = Varchar(length=32)
+    message_id = Varchar(length=40, null=True, default=None)
+    detail = Text(null=True, default=None)
+    created_at = Float()  # epoch seconds
+    changed_at = Float()  # the decision time of the latest change applied
+    removed_at = Float(null=True, default=None)
 
 
 class IdempotencyKey(Table, tablename="idempotency_keys"):
@@ -117,4 +142,5 @@ ALL_TABLES: tuple[type[Table], ...] = (
     MessageEvent,
     IdempotencyKey,
     RateBucket,
+    Suppression,
 )
