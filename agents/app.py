@@ -12,7 +12,16 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from agents import dispatch, expand, project, retry, screen
+from agents import (
+    autosuppress,
+    dispatch,
+    expand,
+    project,
+    retry,
+    screen,
+    suppressions,
+    timeline,
+)
 from agents.mailer import Mailer
 from config.settings import Settings
 from streams import topics
@@ -48,7 +57,9 @@ class Worker:
     requested: Any
     by_recipient: Any
     ready: Any
+    outcomes: Any
     events: Any
+    suppressions: Any
     dead_letters: Any
     retries: tuple[Any, ...]
 
@@ -88,7 +99,9 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         requested=topic(topics.SENDS_REQUESTED),
         by_recipient=topic(topics.SENDS_BY_RECIPIENT),
         ready=topic(topics.SENDS_READY),
+        outcomes=topic(topics.OUTCOMES),
         events=topic(topics.EVENTS),
+        suppressions=topic(topics.SUPPRESSIONS),
         dead_letters=topic(topics.DEAD_LETTERS),
         retries=tuple(topic(topics.retry_topic(i)) for i in range(len(settings.retry_schedule))),
     )
@@ -96,5 +109,8 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
     screen.register(worker)
     dispatch.register(worker, mailer)
     retry.register(worker)
+    timeline.register(worker)
     project.register(worker)
+    suppressions.register(worker)
+    autosuppress.register(worker)
     return worker

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agents import event_context
+from agents.bounces import bounce_kind
 from agents.deadletters import guard
 from agents.mailer import Mailer, SendResult
 from agents.outcomes import event_for
@@ -90,10 +91,13 @@ def register(worker: Worker, mailer: Mailer) -> None:
                 await worker.retries[plan.tier].send(key=key, value=encode(again))
         else:
             state = result.outcome
+            if state == "bounced":
+                detail["bounce"] = bounce_kind(result.enhanced, result.reply)
+                detail["diagnostic"] = result.reply
             event = event_for(d, state, at=now, **detail)
         with event_context.current(p.event):
             ledger[d.message_id] = {"state": state, "attempt": d.attempt, "reply": result.reply}
-        await worker.events.send(key=d.message_id.encode(), value=encode(event))
+        await worker.outcomes.send(key=d.message_id.encode(), value=encode(event))
 
     async def dispatch(stream: Any) -> None:
         async for events in stream.take_events(settings.worker_batch, within=0.02):

@@ -38,9 +38,12 @@ def register(worker: Worker) -> None:
                 request = decode(event.value, SendRequested)
                 now = time.time()
                 for delivery in deliveries(request):
+                    # "queued" first: it opens the message's timeline before any later step.
+                    queued = event_for(delivery, "queued", at=now)
+                    await worker.outcomes.send(
+                        key=delivery.message_id.encode(), value=encode(queued)
+                    )
                     key = recipient_key(delivery.recipient)
                     await worker.by_recipient.send(key=key, value=encode(delivery))
-                    queued = event_for(delivery, "queued", at=now)
-                    await worker.events.send(key=delivery.message_id.encode(), value=encode(queued))
 
     worker.app.agent(worker.requested, name="expand")(expand)

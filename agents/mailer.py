@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from agents.mime import build_message, envelope_recipient, envelope_sender
+from streams.links import Links
 from streams.records import Delivery
 
 Outcome = Literal["sent", "deferred", "bounced"]
@@ -203,12 +204,18 @@ class MemoryMailer:
 
     Every address in ``bounce`` is refused with ``550 5.1.1``; an address in ``defer`` is
     answered ``451 4.7.1`` that many times, then accepted. Both can be changed between sends.
-    Addresses compare case-insensitively.
+    Addresses compare case-insensitively. With ``links`` the messages are built as the real
+    mailer builds them (tracking, List-Unsubscribe, VERP return path).
     """
 
     def __init__(
-        self, *, bounce: Iterable[str] = (), defer: Mapping[str, int] | None = None
+        self,
+        *,
+        bounce: Iterable[str] = (),
+        defer: Mapping[str, int] | None = None,
+        links: Links | None = None,
     ) -> None:
+        self.links = links
         self.bounce: set[str] = {address.lower() for address in bounce}
         self.defer: dict[str, int] = {a.lower(): n for a, n in (defer or {}).items()}
         self.sent: list[SentMessage] = []
@@ -226,8 +233,9 @@ class MemoryMailer:
         if self.defer.get(key, 0) > 0:
             self.defer[key] -= 1
             return classify(451, "4.7.1 try again later")
-        message = build_message(delivery)
-        self.sent.append(SentMessage(envelope_sender(delivery), recipient, message, delivery))
+        message = build_message(delivery, self.links)
+        sender = envelope_sender(delivery, self.links)
+        self.sent.append(SentMessage(sender, recipient, message, delivery))
         return classify(250, f"2.0.0 OK queued as {len(self.sent)}")
 
     async def close(self) -> None:

@@ -1,24 +1,43 @@
 """Build the MIME message one recipient receives, and the SMTP envelope it travels in.
 
-Pure: no I/O, no SMTP library. The same delivery always produces the same message (the
-``Message-ID`` and ``Date`` come from the delivery, not from the clock), so a resend after a
-crash carries the same ``Message-ID`` and a duplicate can be recognised downstream.
+Pure: no I/O, no SMTP library. The same delivery always produces the same bytes (the
+``Message-ID``, ``Date`` and MIME boundary come from the delivery, not from the clock or
+chance), so a resend after a crash carries the same ``Message-ID`` and a duplicate can be
+recognised downstream.
 
 Bcc recipients get their own copy like everyone else; no copy ever carries a ``Bcc`` header.
 Bodies are encoded 7-bit clean (quoted-printable or base64 where needed), so the message
 survives any relay, with or without 8BITMIME.
+
+Given the :class:`~streams.links.Links` of the deployment, a message also gets:
+
+- click tracking (``track_clicks``): every http(s) ``href`` of an ``<a>`` or ``<area>`` in the
+  HTML part points to a signed click link. The text part is left alone: its reader sees the
+  address they are going to, and a long signed URL in plain text only looks like phishing.
+  Links inside HTML comments (Outlook's conditional blocks) are not rewritten.
+- an open pixel (``track_opens``, HTML only) just before ``</body>``;
+- ``List-Unsubscribe`` with RFC 8058 one-click for anything but plain transactional mail
+  (another program, or a list), replacing a custom header of that name;
+- a signed per-message return path (VERP) when a bounce domain is set.
 """
 
 from __future__ import annotations
 
 import email.policy
+import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime, parseaddr
+from html import escape
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
-from streams.records import Delivery
+from streams.links import LinkData, Links
+from streams.records import DEFAULT_PROGRAM, Delivery
 
 # SMTP line endings, headers folded at 78, and bodies encoded 7-bit clean.
 POLICY = email.policy.SMTP.clone(cte_type="7bit")
@@ -42,14 +61,19 @@ PROTECTED_HEADERS = frozenset(
 )
 HERALD_HEADER_PREFIX = "x-herald-"
 FALLBACK_DOMAIN = "herald.invalid"
+UNSUBSCRIBE_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
+PIXEL_STYLE = "display:block;width:1px;height:1px;border:0;margin:0;padding:0"
 
 # RFC 5322 field-name: printable US-ASCII except the colon.
 _FIELD_NAME = re.compile(r"[!-9;-~]+")
 
 
-def build_message(delivery: Delivery) -> EmailMessage:
-    """The message ``delivery.recipient`` receives (identical on every attempt)."""
+def build_message(delivery: Delivery, links: Links | None = None) -> EmailMessage:
+    """The message ``delivery.recipient`` receives (identical on every attempt). Without
+    ``links``: no tracking and no List-Unsubscribe."""
     content = delivery.content
+    unsubscribe = links is not None and needs_unsubscribe(delivery)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = content.sender
     msg["To"] = ", ".join(content.to) if content.to else "undisclosed-recipients:;"
@@ -65,11 +89,51 @@ def build_message(delivery: Delivery) -> EmailMessage:
         msg["X-Herald-Tags"] = ",".join(content.tags)
     if content.metadata:
         msg["X-Herald-Metadata"] = json.dumps(content.metadata, sort_keys=True)
+    if links is not None and unsubscribe:
+        _add_unsubscribe(msg, delivery, links)
     for name, value in content.headers.items():
-        if _custom_header_allowed(name, value):
+        if _custom_header_allowed(name, value) and not (
+            unsubscribe and name.lower() in UNSUBSCRIBE_HEADERS
+        ):
             msg[name] = value
-    _set_body(msg, text=content.text, html=content.html)
+    html = content.html
+    if links is not None and html is not None:
+        html = track_html(html, delivery, links)
+    _set_body(msg, text=content.text, html=html)
+    if msg.is_multipart():
+        # The email package draws a random boundary; one derived from the parts keeps a resend
+        # byte for byte the same. "=_" never occurs in quoted-printable or base64, and no
+        # text part can hold a digest of itself.
+        parts = f"{delivery.message_id}\0{content.text}\0{html}"
+        digest = hashlib.sha256(parts.encode("utf-8", "surrogatepass"))
+        msg.set_boundary(f"=_{digest.hexdigest()[:40]}")
     return msg
+
+
+def needs_unsubscribe(delivery: Delivery) -> bool:
+    """Mail of a program other than transactional, or sent to a list, must be easy to stop."""
+    content = delivery.content
+    return content.program != DEFAULT_PROGRAM or content.list_id is not None
+
+
+def track_html(html: str, delivery: Delivery, links: Links) -> str:
+    """The HTML part with its links wrapped and its pixel added, as the content asks."""
+    data = LinkData.of(delivery)
+    if delivery.content.track_clicks:
+
+        def wrap(href: str) -> str | None:
+            target = _destination(href)
+            if target is None or links.is_ours(target):
+                return None
+            return links.click_url(data, target)
+
+        html = rewrite_hrefs(html, wrap)
+    if delivery.content.track_opens:
+        pixel = f'<img src="{escape(links.open_url(data))}" width="1" height="1" alt="" '
+        pixel += f'style="{PIXEL_STYLE}" />'
+        end = html.lower().rfind("</body")
+        html = html + pixel if end == -1 else html[:end] + pixel + html[end:]
+    return html
 
 
 def message_id_header(delivery: Delivery) -> str:
@@ -90,9 +154,34 @@ def sender_domain(sender: str) -> str:
         return FALLBACK_DOMAIN
 
 
-def envelope_sender(delivery: Delivery) -> str:
-    """The MAIL FROM address: the bare address of ``content.sender``."""
+def envelope_sender(delivery: Delivery, links: Links | None = None) -> str:
+    """The MAIL FROM address: the message's signed return path on the bounce domain (VERP),
+    else the bare address of ``content.sender``."""
+    if links is not None and (verp := links.return_path(delivery.message_id)) is not None:
+        return verp
     return _bare_address(delivery.content.sender)
+
+
+def dsn_options(delivery: Delivery, links: Links | None) -> tuple[list[str], list[str]]:
+    """MAIL FROM and RCPT TO options asking a relay that offers DSN (RFC 3461) for a report
+    on success, failure and delay, naming the message (ENVID) and quoting only its headers.
+
+    Only with a VERP return path: the reports then come back to Herald's inbound listener.
+    Without one they would go to the sender's own mailbox, one per message."""
+    if links is None or links.return_path(delivery.message_id) is None:
+        return [], []
+    return (
+        ["RET=HDRS", f"ENVID={xtext(delivery.message_id)}"],
+        ["NOTIFY=SUCCESS,FAILURE,DELAY"],
+    )
+
+
+def xtext(value: str) -> str:
+    """RFC 3461 xtext: printable ASCII but "+" and "=" as is, everything else as +XX."""
+    return "".join(
+        c if "!" <= c <= "~" and c not in "+=" else "".join(f"+{b:02X}" for b in c.encode())
+        for c in value
+    )
 
 
 def envelope_recipient(delivery: Delivery) -> str:
@@ -122,3 +211,100 @@ def _set_body(msg: EmailMessage, *, text: str | None, html: str | None) -> None:
         msg.set_content(html, subtype="html", charset="utf-8")
     else:
         msg.set_content(text or "", subtype="plain", charset="utf-8")
+
+
+# --- List-Unsubscribe --------------------------------------------------------------------------
+
+
+class _Verbatim(str):
+    """A header written one element per line, never re-encoded: the email package would turn
+    a URL too long to fold into RFC 2047 encoded words, which no mail client reads as a URL.
+    A value with a ``name`` is a header object to the email package, folded by itself."""
+
+    name: str
+    parts: tuple[str, ...]
+
+    def __new__(cls, name: str, *parts: str) -> _Verbatim:
+        header = super().__new__(cls, ", ".join(parts))
+        header.name, header.parts = name, parts
+        return header
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: " + f",{policy.linesep} ".join(self.parts) + policy.linesep
+
+
+def _add_unsubscribe(msg: EmailMessage, delivery: Delivery, links: Links) -> None:
+    targets = [f"<{links.unsubscribe_url(LinkData.of(delivery))}>"]
+    if (mailto := links.unsubscribe_mailto(delivery.message_id)) is not None:
+        targets.append(f"<{mailto}>")
+    msg["List-Unsubscribe"] = _Verbatim("List-Unsubscribe", *targets)
+    msg["List-Unsubscribe-Post"] = ONE_CLICK
+
+
+# --- link rewriting ----------------------------------------------------------------------------
+
+_LINK_TAGS = frozenset({"a", "area"})
+_URL_JUNK = "".join(map(chr, range(0x21)))  # what browsers strip around a URL
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
+_NEWLINE = re.compile(r"\n")
+Attributes = list[tuple[str, str | None]]
+
+
+class _LinkTags(HTMLParser):
+    """Where the ``<a>`` and ``<area>`` start tags are, with their decoded attributes. The
+    parser skips comments, scripts and styles as a browser would."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[tuple[int, int], str, str, Attributes]] = []
+
+    def handle_starttag(self, tag: str, attrs: Attributes) -> None:
+        text = self.get_starttag_text()
+        if tag in _LINK_TAGS and text is not None:
+            self.found.append((self.getpos(), tag, text, attrs))
+
+
+def rewrite_hrefs(html: str, rewrite: Callable[[str], str | None]) -> str:
+    """``html`` with the first ``href`` of each link tag replaced by ``rewrite(href)`` (the
+    value as a browser reads it, entities decoded); None leaves the tag as it was. A
+    rewritten tag is written anew, its other attributes unchanged in meaning."""
+    parser = _LinkTags()
+    parser.feed(html)
+    parser.close()
+    line_starts = [0, *(m.end() for m in _NEWLINE.finditer(html))]
+    out: list[str] = []
+    done = 0
+    for (line, column), tag, text, attrs in parser.found:
+        start = line_starts[line - 1] + column
+        href = next((value for name, value in attrs if name == "href"), None)
+        if start < done or not html.startswith(text, start) or href is None:
+            continue
+        target = rewrite(href)
+        if target is None:
+            continue
+        out.append(html[done:start])
+        out.append(_start_tag(tag, attrs, target, closed=text.endswith("/>")))
+        done = start + len(text)
+    out.append(html[done:])
+    return "".join(out)
+
+
+def _start_tag(tag: str, attrs: Attributes, href: str, *, closed: bool) -> str:
+    parts = [tag]
+    replaced = False
+    for name, value in attrs:
+        if name == "href" and not replaced:
+            value, replaced = href, True
+        parts.append(name if value is None else f'{name}="{escape(value)}"')
+    return f"<{' '.join(parts)}{' /' if closed else ''}>"
+
+
+def _destination(href: str) -> str | None:
+    """The http(s) URL a browser would follow for ``href``; None for anything else (mailto:,
+    tel:, ``#anchors``, relative paths, javascript:)."""
+    url = _TAB_OR_NEWLINE.sub("", href).strip(_URL_JUNK)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None

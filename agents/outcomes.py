@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from streams.records import Delivery, Event, EventType, event_id
 
 
-def event_for(
-    delivery: Delivery,
-    type_: EventType,
-    *,
-    at: float,
-    smtp_code: int | None = None,
-    enhanced_code: str | None = None,
-    reply: str | None = None,
-    possible_duplicate: bool = False,
-) -> Event:
+def event_for(delivery: Delivery, type_: EventType, *, at: float, **fields: Any) -> Event:
+    """The event ``type_`` of ``delivery``'s current attempt; ``fields`` are the type's own
+    (``smtp_code``, ``bounce``, ``suppression``, ...)."""
+    content = delivery.content
     summary = type_ == "queued"
     return Event(
         event_id=event_id(delivery.message_id, type_, delivery.attempt),
@@ -24,12 +20,11 @@ def event_for(
         recipient=delivery.recipient,
         at=at,
         attempt=delivery.attempt,
-        tags=delivery.content.tags,
-        smtp_code=smtp_code,
-        enhanced_code=enhanced_code,
-        reply=reply,
-        possible_duplicate=possible_duplicate,
-        sender=delivery.content.sender if summary else None,
-        subject=delivery.content.subject if summary else None,
+        tags=content.tags,
+        program=content.program,
+        list_id=content.list_id,
+        sender=content.sender if summary else None,
+        subject=content.subject if summary else None,
         request_id=delivery.request_id if summary else None,
+        **fields,
     )

@@ -7,6 +7,10 @@ problem: refusals are classified (:func:`~agents.mailer.classify`) and a relay t
 reached gives ``deferred`` with no code, so the mail is retried later and never lost.
 
 With N worker processes there are up to N x ``size`` connections to the relay.
+
+Messages are built with the deployment's :class:`~streams.links.Links` (tracking links,
+List-Unsubscribe, VERP return path). When the relay offers DSN and the return path is
+Herald's own, each transaction asks for delivery status notifications (RFC 3461).
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Self
 
 import aiosmtplib
 
 from agents.mailer import SendResult, SmtpTarget, classify, enhanced_code, parse_smtp_url
-from agents.mime import build_message, envelope_recipient, envelope_sender
+from agents.mime import build_message, dsn_options, envelope_recipient, envelope_sender
 from config.settings import Settings
+from streams.links import Links
 from streams.records import Delivery
 
 log = logging.getLogger(__name__)
@@ -42,11 +48,34 @@ def session_refused(code: int, message: str) -> SendResult:
     return SendResult("deferred", code, enhanced_code(code, reply), f"session refused: {reply}")
 
 
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One transaction: the message, its envelope, and the DSN options for a relay that
+    offers DSN."""
+
+    message: EmailMessage
+    sender: str
+    recipient: str
+    mail_options: list[str]
+    rcpt_options: list[str]
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO for a relay that refuses it (as aiosmtplib does before a transaction)."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not client.is_connected:
+            raise
+        await client.helo()
+
+
 class SmtpPoolMailer:
     """Sends each delivery through a pooled :class:`aiosmtplib.SMTP` connection to ``target``.
 
     ``timeout`` (seconds, per SMTP command) defaults to the target's. ``local_hostname`` is the
-    name given in EHLO (default: this host's FQDN).
+    name given in EHLO (default: this host's FQDN). ``links``: how messages are tracked and
+    where they bounce to (None: no tracking, no List-Unsubscribe, From as return path).
     """
 
     def __init__(
@@ -56,6 +85,7 @@ class SmtpPoolMailer:
         timeout: float | None = None,
         *,
         local_hostname: str | None = None,
+        links: Links | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("the SMTP pool needs at least one connection")
@@ -63,6 +93,7 @@ class SmtpPoolMailer:
         self.size = size
         self.timeout = timeout if timeout is not None else target.timeout
         self.local_hostname = local_hostname
+        self.links = links
         self.connections_opened = 0
         self._slots = asyncio.Semaphore(size)
         self._idle: list[aiosmtplib.SMTP] = []
@@ -71,7 +102,7 @@ class SmtpPoolMailer:
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpPoolMailer:
         target = parse_smtp_url(settings.effective_smtp_url, timeout=settings.smtp_timeout)
-        return cls(target, settings.smtp_pool_size)
+        return cls(target, settings.smtp_pool_size, links=Links.from_settings(settings))
 
     @property
     def idle(self) -> int:
@@ -84,12 +115,16 @@ class SmtpPoolMailer:
         form a message at all (content the API should have refused)."""
         if self._closed:
             return connection_failed("the mailer is closed")
-        message = build_message(delivery)
-        sender, recipient = envelope_sender(delivery), envelope_recipient(delivery)
+        envelope = Envelope(
+            build_message(delivery, self.links),
+            envelope_sender(delivery, self.links),
+            envelope_recipient(delivery),
+            *dsn_options(delivery, self.links),
+        )
         async with self._slots:
             client = self._take_idle()
             if client is not None:
-                result, stale = await self._deliver(client, message, sender, recipient)
+                result, stale = await self._deliver(client, envelope)
                 if not stale:
                     return result
                 log.debug(
@@ -100,7 +135,7 @@ class SmtpPoolMailer:
             client_or_failure = await self._connect()
             if isinstance(client_or_failure, SendResult):
                 return client_or_failure
-            result, _ = await self._deliver(client_or_failure, message, sender, recipient)
+            result, _ = await self._deliver(client_or_failure, envelope)
             return result
 
     async def close(self) -> None:
@@ -138,6 +173,8 @@ class SmtpPoolMailer:
         )
         try:
             await client.connect()
+            if client.is_ehlo_or_helo_needed:  # know the relay's extensions (DSN) up front
+                await _greet(client)
         except aiosmtplib.SMTPResponseException as exc:
             log.warning("SMTP relay %s refused the session: %s %s", target.display, exc.code, exc)
             client.close()
@@ -150,14 +187,21 @@ class SmtpPoolMailer:
         return client
 
     async def _deliver(
-        self, client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipient: str
+        self, client: aiosmtplib.SMTP, envelope: Envelope
     ) -> tuple[SendResult, bool]:
         """Run one transaction. Returns the result and whether the connection failed (rather
         than the relay answering), in which case a fresh connection may be tried."""
         keep = False
+        dsn = client.supports_extension("dsn")
         try:
             try:
-                _, reply = await client.send_message(message, sender=sender, recipients=[recipient])
+                _, reply = await client.send_message(
+                    envelope.message,
+                    sender=envelope.sender,
+                    recipients=[envelope.recipient],
+                    mail_options=envelope.mail_options if dsn else None,
+                    rcpt_options=envelope.rcpt_options if dsn else None,
+                )
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 refused = exc.recipients[0]
                 keep = await self._reset(client)

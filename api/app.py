@@ -30,7 +30,8 @@ from api.https import check_tls_files, https_hooks
 from api.openapi import openapi_config, openapi_json
 from api.producer import KafkaSendProducer, SendProducer
 from api.ratelimit import KeyLimiter
-from api.routes import api_keys, emails, health, messages, workspace
+from api.routes import api_keys, emails, health, messages, tracking, workspace
+from api.routes.suppressions import SuppressionsController
 from config.settings import Settings
 from tables import database
 from tables.plans import Limits
@@ -74,11 +75,21 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
             emails.send_batch,
             messages.get_message,
             api_keys.ApiKeysController,
+            SuppressionsController,
             workspace.get_workspace,
+            workspace.change_workspace,
         ],
     )
     return Litestar(
-        route_handlers=[health.health, openapi_json, v1],
+        route_handlers=[
+            health.health,
+            tracking.open_pixel,
+            tracking.click,
+            tracking.unsubscribe_page,
+            tracking.unsubscribe,
+            openapi_json,
+            v1,
+        ],
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "producer": Provide(lambda: producer, use_cache=True, sync_to_thread=False),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from api.errors import Forbidden, RateLimited, Unauthorized
 from api.ratelimit import KeyLimiter, Verdict
 from tables import keys, plans
 from tables.keys import Grant
-from tables.plans import Limits
+from tables.plans import Limits, Tracking
 
 _CALLER = "herald.caller"
 _VERDICT = "herald.rate_limit"
@@ -37,11 +37,13 @@ KEY_CACHE_SECONDS = 0.9  # under a second, so "refused within a second" holds wi
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The authenticated key behind a request, with the limits of its workspace's plan."""
+    """The authenticated key behind a request, with the limits of its workspace's plan and
+    the workspace's defaults for sends (as of at most ``KEY_CACHE_SECONDS`` ago)."""
 
     grant: Grant
     networks: tuple[Network, ...]
     limits: Limits
+    tracking: Tracking = field(default_factory=Tracking)
 
     @property
     def workspace_id(self) -> str:
@@ -58,9 +60,10 @@ CallerDep = NamedDependency[SkipValidation[Caller]]
 
 class KeyCache:
     """Valid keys seen in the last second, by hash: without it every request opened a database
-    connection just to authenticate, which bounded ingest. A revoked key (or a plan change)
-    therefore takes effect within ``KEY_CACHE_SECONDS`` in each API process; a rotated key's
-    expiry is checked on every request. Unknown keys are never cached."""
+    connection just to authenticate, which bounded ingest. A revoked key (or a plan change, or
+    new tracking defaults) therefore takes effect within ``KEY_CACHE_SECONDS`` in each API
+    process; a rotated key's expiry is checked on every request. Unknown keys are never
+    cached."""
 
     def __init__(self, defaults: Limits, ttl: float = KEY_CACHE_SECONDS) -> None:
         self.defaults = defaults
@@ -90,8 +93,8 @@ class KeyCache:
         grant = await keys.authenticate(token)
         if grant is None:
             return None
-        limits = await plans.limits_of(grant.workspace_id, self.defaults)
-        return Caller(grant, parse_networks(grant.allowed_ips), limits)
+        limits, tracking = await plans.policy_of(grant.workspace_id, self.defaults)
+        return Caller(grant, parse_networks(grant.allowed_ips), limits, tracking)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -76,22 +76,46 @@ class SendAccepted(msgspec.Struct):
 # --- GET /v1/messages/{id} -------------------------------------------------------------------
 
 
-class MessageEventView(msgspec.Struct):
-    """One step of a message's timeline."""
+class SuppressionRef(msgspec.Struct):
+    """The suppression entry that stopped a send (see ``/v1/suppressions``)."""
 
     id: str
-    type: str
+    value: str  # "ada@example.com", or "@example.com" for a whole domain
+    scope: str  # global, list or program
+    scope_value: str  # the list or program; "" for global
+    reason: str
+
+
+class MessageEventView(msgspec.Struct, kw_only=True):
+    """One event of a message's timeline. Every type has the same fields; those that do not
+    apply to a type are null (false for ``machine``)."""
+
+    id: str  # stable: a retried step keeps its id
+    type: str  # queued sent delivered deferred bounced complained opened clicked
+    # unsubscribed suppressed failed
+    seq: int  # 1, 2, 3, ... in the order Herald recorded the message's events
     at: datetime
     attempt: int
     smtp_code: int | None
     enhanced_code: str | None
     reply: str | None
     possible_duplicate: bool
+    bounce: str | None = None  # bounced: hard (address suppressed) or soft
+    diagnostic: str | None = None  # bounced/complained: what the report said
+    url: str | None = None  # clicked: the link followed
+    user_agent: str | None = None  # opened/clicked
+    ip: str | None = None  # opened/clicked
+    machine: bool = False  # opened/clicked: likely a privacy proxy or link scanner
+    machine_reason: str | None = None
+    suppression: SuppressionRef | None = None  # suppressed: the entry that matched
+    unsubscribe_scope: str | None = None  # unsubscribed: list, program or global
 
 
 class MessageView(msgspec.Struct):
     """One message (one recipient of one send request): its status and its events, oldest
-    first. ``status`` only moves forward: queued, deferred, then sent, bounced or failed."""
+    first. ``status`` only moves forward: queued, deferred, sent, delivered (a report
+    confirmed it), then bounced, failed or suppressed; opens, clicks, complaints and
+    unsubscribes are events that leave the status as it is."""
 
     id: str
     request_id: str | None
@@ -99,6 +123,7 @@ class MessageView(msgspec.Struct):
     to: str
     subject: str
     tags: list[str]
+    program: str
     status: str
     created_at: datetime
     updated_at: datetime

@@ -9,6 +9,10 @@ Brings up a real broker, ``herald api`` and ``herald worker`` processes and Post
 3. Drain: the worker started on that backlog; delivered (relay 250) emails/s.
 4. End to end: a burst of BURST single-recipient sends from a Python client, from the first
    request to the last message the relay accepted; loss must be 0.
+5. Suppression propagation: from a suppression's 2xx to the last send that still went out
+   (:mod:`bench.propagation`).
+6. Suppression lookups/s in the screen stage with 1,000,000 entries in RocksDB
+   (:mod:`bench.lookups`).
 
 Prints a table and appends it, with the machine's description, to BENCHMARKS.md.
 """
@@ -30,6 +34,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench import lookups, propagation
 from config.broker import EmbeddedBroker
 from streams.admin import ensure_topics
 from streams.topics import all_topics
@@ -193,6 +198,12 @@ async def measure(stack: Stack, work: Path) -> list[tuple[str, str, str]]:
     sent_ids = {r["id"] for r in await Message.select(Message.id).where(Message.status == "sent")}
     lost = len(ids - sent_ids)
 
+    print("suppression propagation ...", file=sys.stderr)
+    spread = await propagation.measure(stack)
+    print("suppression lookups with 1,000,000 entries ...", file=sys.stderr)
+    looked = lookups.measure()
+
+    latest = spread["latest_delivered_ms"]
     ratio = ingest["rps"] / base["rps"] if base["rps"] else 0.0
     return [
         (
@@ -216,6 +227,18 @@ async def measure(stack: Stack, work: Path) -> list[tuple[str, str, str]]:
             f"{len(ids) / e2e_s:.0f} emails/s",
             f"accepted in {accepted_s:.1f} s ({len(ids) / accepted_s:.0f}/s), "
             f"last sent at {e2e_s:.1f} s, lost {lost}",
+        ),
+        (
+            f"Suppression propagation ({spread['trials']} trials, a send every 20 ms)",
+            "no send after the 2xx went out" if latest < 0 else f"{latest:.0f} ms",
+            "latest delivered send, requested after the suppression's 2xx; every send from "
+            f"{spread['earliest_suppressed_ms']:.0f} ms on was suppressed",
+        ),
+        (
+            f"Suppression lookups, {looked['entries']:,} entries (RocksDB)",
+            f"{looked['per_s']:,.0f} lookups/s",
+            f"screen's own lookup (address + domain), {looked['hits']:,} of "
+            f"{looked['lookups']:,} suppressed; table loaded in {looked['load_s']:.1f} s",
         ),
     ]
 

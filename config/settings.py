@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     inbound_port: int = Field(
         2526, ge=0, le=65535, description="Port of the inbound SMTP listener (bounces, reports)."
     )
+    inbound_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        gt=0,
+        description="Largest message the inbound listener takes (552 above it); reports "
+        "quote the original, so leave room for the largest mail you send.",
+    )
 
     # --- worker ------------------------------------------------------------------------------
     worker_batch: int = Field(

@@ -35,6 +35,12 @@ def _api(settings: Settings, _: argparse.Namespace) -> None:
     asyncio.run(serve(settings))
 
 
+def _inbound(settings: Settings, _: argparse.Namespace) -> None:
+    from herald.inbound import run_inbound
+
+    asyncio.run(run_inbound(settings))
+
+
 def _up(settings: Settings, _: argparse.Namespace) -> None:
     from herald.up import run_up
 
@@ -109,6 +115,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("broker", help="run the embedded Kafka broker").set_defaults(run=_broker)
     sub.add_parser("worker", help="run the stream agents").set_defaults(run=_worker)
     sub.add_parser("api", help="run the HTTP API").set_defaults(run=_api)
+    sub.add_parser(
+        "inbound", help="run the inbound SMTP listener (bounces, complaints, unsubscribes)"
+    ).set_defaults(run=_inbound)
     db = sub.add_parser("db", help="database commands").add_subparsers(dest="db", required=True)
     db.add_parser("migrate", help="apply pending migrations").set_defaults(run=_db_migrate)
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)

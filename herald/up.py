@@ -1,9 +1,11 @@
 """``herald up``: the whole stack on embedded defaults, in one command.
 
 Starts the broker (unless ``HERALD_KAFKA_BOOTSTRAP`` names a cluster), creates the topics,
-migrates the database, starts the capture SMTP server (unless ``HERALD_SMTP_URL`` names a relay),
-then runs ``herald worker`` and ``herald api`` as child processes. Ctrl-C or SIGTERM stops them
-all, in reverse order. If a child dies, everything stops and the exit code says so.
+migrates the database, starts the capture SMTP server (unless ``HERALD_SMTP_URL`` names a relay)
+and the inbound SMTP listener for bounces and complaints (only when ``HERALD_BOUNCE_DOMAIN`` is
+set: without it mail carries no return path of Herald's, so nothing would arrive), then runs
+``herald worker`` and ``herald api`` as child processes. Ctrl-C or SIGTERM stops them all, in
+reverse order. If a child dies, everything stops and the exit code says so.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import httpx
 from config.broker import EmbeddedBroker
 from config.settings import Settings
 from herald.capture import CaptureServer
+from herald.inbound import inbound_listener
 from streams.admin import ensure_topics
 from streams.topics import all_topics
 from tables import database, keys
@@ -58,6 +61,16 @@ async def capture_server(settings: Settings) -> AsyncIterator[None]:
         yield
     finally:
         await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def inbound_server(settings: Settings) -> AsyncIterator[None]:
+    if not settings.bounce_domain:
+        yield
+        return
+    async with inbound_listener(settings) as server:
+        say(f"inbound SMTP for {settings.bounce_domain} on {server.host}:{server.port}")
+        yield
 
 
 async def first_run_key(settings: Settings) -> str | None:
@@ -103,7 +116,8 @@ async def run_up(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async with embedded_broker(settings), capture_server(settings):
+    # The inbound listener may take mail before the topics exist: it answers 451 until then.
+    async with embedded_broker(settings), capture_server(settings), inbound_server(settings):
         await ensure_topics(settings, all_topics(len(settings.retry_schedule)))
         await database.migrate(settings)
         key = await first_run_key(settings)

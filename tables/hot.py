@@ -26,10 +26,23 @@ class HotTables:
     """workspace id -> [tokens, updated_at]: the workspace send token bucket. Written by
     dispatch (``herald.sends.ready`` is keyed by workspace, so one worker owns each bucket)."""
 
+    suppressions: Any
+    """``workspace|value`` (an address or ``@domain``, :func:`streams.suppressions.table_key`)
+    -> {entry id: entry}. Written from ``herald.suppressions`` (keyed by address; domain
+    entries on every partition), read by screen on ``herald.sends.by_recipient``: both topics
+    are keyed by recipient and partitioned alike, so a worker holds the entries of the
+    recipients it screens."""
+
+    timeline: Any
+    """message id -> what the timeline agent keeps of a message (see :mod:`agents.timeline`).
+    Read and written by the timeline agent (``herald.outcomes``, keyed by message id)."""
+
 
 def declare_tables(app: faust.App, settings: Settings) -> HotTables:
     partitions = settings.topic_partitions
     return HotTables(
         ledger=app.Table("ledger", default=None, partitions=partitions),
         buckets=app.Table("buckets", default=None, partitions=partitions),
+        suppressions=app.Table("suppressions", default=None, partitions=partitions),
+        timeline=app.Table("timeline", default=None, partitions=partitions),
     )

@@ -22,25 +22,52 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+import msgspec
 import orjson
 
 from streams.records import Event
 from tables.database import write_transaction
 from tables.db import Message, MessageEvent
 
-STATUS_RANK: dict[str, int] = {"queued": 1, "deferred": 2, "sent": 3, "bounced": 3, "failed": 3}
+# Delivery status only climbs. A bounce report after "sent" or "delivered" wins; engagement
+# events (opened, clicked, complained, unsubscribed) do not change the status (rank 0).
+STATUS_RANK: dict[str, int] = {
+    "queued": 1,
+    "deferred": 2,
+    "sent": 3,
+    "delivered": 4,
+    "bounced": 5,
+    "failed": 5,
+    "suppressed": 5,
+}
+# The fields of an event that belong to some types only: kept together as the row's detail.
+DETAIL_FIELDS = (
+    "list_id",
+    "bounce",
+    "diagnostic",
+    "url",
+    "user_agent",
+    "ip",
+    "machine",
+    "machine_reason",
+    "suppression",
+    "unsubscribe_scope",
+)
 CHUNK = 500  # rows per statement: well under both databases' limit of bound parameters
 
 
 class EventView(TypedDict):
     id: str
     type: str
+    seq: int
+    program: str
     at: float
     attempt: int
     smtp_code: int | None
     enhanced_code: str | None
     reply: str | None
     possible_duplicate: bool
+    detail: dict[str, Any]
 
 
 class MessageView(TypedDict):
@@ -51,6 +78,7 @@ class MessageView(TypedDict):
     recipient: str
     subject: str
     tags: list[str]
+    program: str
     status: str
     created_at: datetime
     updated_at: datetime
@@ -67,6 +95,7 @@ class _Summary:
     sender: str
     subject: str
     tags: list[str]
+    program: str
     request_id: str | None
     status: str
     rank: int
@@ -83,15 +112,16 @@ class _Summary:
             sender=event.sender or "",
             subject=event.subject or "",
             tags=list(event.tags),
+            program=event.program,
             request_id=event.request_id,
-            status=event.type,
-            rank=STATUS_RANK[event.type],
+            status=event.type if event.type in STATUS_RANK else "queued",
+            rank=STATUS_RANK.get(event.type, 0),
             has_summary=event.type == "queued",
             created_at=event.at,
         )
 
     def add(self, event: Event) -> None:
-        rank = STATUS_RANK[event.type]
+        rank = STATUS_RANK.get(event.type, 0)
         if rank > self.rank:
             self.status, self.rank = event.type, rank
         if event.type == "queued" and not self.has_summary:
@@ -106,8 +136,8 @@ class _Summary:
 
 
 _UPSERT_COLUMNS = (
-    "id, workspace_id, sender, recipient, subject, tags, request_id, status, status_rank, "
-    "has_summary, created_at, updated_at"
+    "id, workspace_id, sender, recipient, subject, tags, program, request_id, status, "
+    "status_rank, has_summary, created_at, updated_at"
 )
 _FILL = "(excluded.has_summary AND NOT messages.has_summary)"
 _CLIMB = "(excluded.status_rank > messages.status_rank)"
@@ -118,6 +148,7 @@ ON CONFLICT (id) DO UPDATE SET
     sender = CASE WHEN {_FILL} THEN excluded.sender ELSE messages.sender END,
     subject = CASE WHEN {_FILL} THEN excluded.subject ELSE messages.subject END,
     tags = CASE WHEN {_FILL} THEN excluded.tags ELSE messages.tags END,
+    program = CASE WHEN {_FILL} THEN excluded.program ELSE messages.program END,
     request_id = CASE WHEN {_FILL} THEN excluded.request_id ELSE messages.request_id END,
     created_at = CASE WHEN {_FILL} THEN excluded.created_at ELSE messages.created_at END,
     has_summary = (messages.has_summary OR excluded.has_summary),
@@ -155,10 +186,23 @@ async def _insert_events(events: list[Event]) -> None:
                 enhanced_code=event.enhanced_code,
                 reply=event.reply,
                 possible_duplicate=event.possible_duplicate,
+                seq=event.seq,
+                program=event.program,
+                detail=detail_of(event),
             )
             for event in events[start : start + CHUNK]
         ]
         await MessageEvent.insert(*rows).on_conflict(action="DO NOTHING")
+
+
+def detail_of(event: Event) -> dict[str, Any]:
+    """The type's own fields that the event has (never the empty ones)."""
+    detail: dict[str, Any] = {}
+    for name in DETAIL_FIELDS:
+        value = getattr(event, name)
+        if value is not None and value is not False:
+            detail[name] = msgspec.to_builtins(value)
+    return detail
 
 
 async def _upsert_messages(summaries: list[_Summary], now: datetime) -> None:
@@ -175,6 +219,7 @@ async def _upsert_messages(summaries: list[_Summary], now: datetime) -> None:
                 s.recipient,
                 s.subject,
                 orjson.dumps(s.tags).decode(),
+                s.program,
                 s.request_id,
                 s.status,
                 s.rank,
@@ -210,11 +255,18 @@ async def get_message(workspace_id: str, message_id: str) -> MessageView | None:
     )
     if row is None:
         return None
-    events = await MessageEvent.select().where(
-        (MessageEvent.message_id == message_id) & (MessageEvent.workspace_id == workspace_id)
+    events = (
+        await MessageEvent.select()
+        .where(
+            (MessageEvent.message_id == message_id) & (MessageEvent.workspace_id == workspace_id)
+        )
+        .output(load_json=True)
     )
-    # Timeline order: time, then attempt, then the natural order of steps at the same instant.
-    events.sort(key=lambda e: (e["at"], e["attempt"], STATUS_RANK.get(e["type"], 0), e["id"]))
+    # Timeline order: the sequence the timeline agent gave; rows from before it existed (seq 0)
+    # by time, then attempt, then the natural order of steps at the same instant.
+    events.sort(
+        key=lambda e: (e["seq"], e["at"], e["attempt"], STATUS_RANK.get(e["type"], 0), e["id"])
+    )
     return MessageView(
         id=row["id"],
         workspace_id=row["workspace_id"],
@@ -223,6 +275,7 @@ async def get_message(workspace_id: str, message_id: str) -> MessageView | None:
         recipient=row["recipient"],
         subject=row["subject"],
         tags=list(row["tags"]),
+        program=row["program"],
         status=row["status"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -230,12 +283,15 @@ async def get_message(workspace_id: str, message_id: str) -> MessageView | None:
             EventView(
                 id=event["id"],
                 type=event["type"],
+                seq=event["seq"],
+                program=event["program"],
                 at=event["at"],
                 attempt=event["attempt"],
                 smtp_code=event["smtp_code"],
                 enhanced_code=event["enhanced_code"],
                 reply=event["reply"],
                 possible_duplicate=bool(event["possible_duplicate"]),
+                detail=dict(event["detail"] or {}),
             )
             for event in events
         ],

@@ -53,6 +53,7 @@ from api.schemas import (
 from api.validation import FieldError, ValidSend, validate_send
 from config.settings import Settings
 from streams.records import Content, Recipient, RecipientKind, SendLimit, SendRequested
+from tables.plans import Tracking
 
 log = logging.getLogger("herald.api")
 
@@ -119,11 +120,15 @@ def build_record(
     accepted_at: float,
     limit: SendLimit | None = None,
     message_ids: Sequence[str] | None = None,
+    tracking: Tracking | None = None,
 ) -> SendRequested:
     """The record for an accepted send: one message id per recipient, in to, cc, bcc order.
 
     ``message_ids`` are given when a send is carried out again under the ids it was first
-    given (an abandoned idempotent claim); otherwise new ones are made."""
+    given (an abandoned idempotent claim); otherwise new ones are made. ``tracking``: the
+    workspace's defaults for a send that does not say whether to track opens and clicks
+    (None: off)."""
+    defaults = tracking or Tracking()
     kinds: list[tuple[str, RecipientKind]] = [
         *((a, "to") for a in send.to),
         *((a, "cc") for a in send.cc),
@@ -150,12 +155,16 @@ def build_record(
             metadata=send.metadata,
             program=send.program,
             list_id=send.list_id,
-            track_opens=bool(send.track_opens),
-            track_clicks=bool(send.track_clicks),
+            track_opens=_either(send.track_opens, defaults.track_opens),
+            track_clicks=_either(send.track_clicks, defaults.track_clicks),
         ),
         accepted_at=accepted_at,
         limit=limit,
     )
+
+
+def _either(asked: bool | None, default: bool) -> bool:
+    return default if asked is None else asked
 
 
 def accepted(record: SendRequested) -> SendAccepted:
@@ -174,6 +183,7 @@ def _again(send: ValidSend, plan: SendAccepted, caller: Caller) -> SendRequested
         accepted_at=time.time(),
         limit=send_limit(caller),
         message_ids=[m.id for m in plan.messages],
+        tracking=caller.tracking,
     )
 
 
@@ -250,6 +260,7 @@ async def send_email(
         workspace_id=workspace_id,
         accepted_at=time.time(),
         limit=send_limit(caller),
+        tracking=caller.tracking,
     )
 
     async def execute(plan: bytes, resumed: bool) -> Reply:
@@ -302,6 +313,7 @@ async def send_batch(
             workspace_id=workspace_id,
             accepted_at=now,
             limit=send_limit(caller),
+            tracking=caller.tracking,
         )
         for (i, send), rid in zip(valid, new_ids("req", len(valid)), strict=True)
     }

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from api.errors import NotFound
 from api.openapi import GUARDED, problems, returns
-from api.schemas import MessageEventView, MessageView
+from api.schemas import MessageEventView, MessageView, SuppressionRef
 from tables import messages
 
 _QUEUED_AT = datetime(2025, 5, 6, 9, 30, 0, tzinfo=UTC)
@@ -26,6 +27,7 @@ EXAMPLE = MessageView(
     to="ada@example.com",
     subject="Your invoice",
     tags=["invoice"],
+    program="transactional",
     status="sent",
     created_at=_QUEUED_AT,
     updated_at=_SENT_AT,
@@ -33,6 +35,7 @@ EXAMPLE = MessageView(
         MessageEventView(
             id="evt_01jtj8m4t6v2k9c3x5b7n1p0rf",
             type="queued",
+            seq=1,
             at=_QUEUED_AT,
             attempt=0,
             smtp_code=None,
@@ -43,6 +46,7 @@ EXAMPLE = MessageView(
         MessageEventView(
             id="evt_01jtj8m4t6v2k9c3x5b7n1p0rg",
             type="sent",
+            seq=2,
             at=_SENT_AT,
             attempt=1,
             smtp_code=250,
@@ -77,20 +81,34 @@ async def get_message(message_id: FromPath[str], workspace_id: NamedDependency[s
         to=found["recipient"],
         subject=found["subject"],
         tags=found["tags"],
+        program=found["program"],
         status=found["status"],
         created_at=found["created_at"],
         updated_at=found["updated_at"],
-        events=[
-            MessageEventView(
-                id=event["id"],
-                type=event["type"],
-                at=datetime.fromtimestamp(event["at"], UTC),
-                attempt=event["attempt"],
-                smtp_code=event["smtp_code"],
-                enhanced_code=event["enhanced_code"],
-                reply=event["reply"],
-                possible_duplicate=event["possible_duplicate"],
-            )
-            for event in found["events"]
-        ],
+        events=[event_view(event) for event in found["events"]],
+    )
+
+
+def event_view(event: messages.EventView) -> MessageEventView:
+    detail = event["detail"]
+    suppression = detail.get("suppression")
+    return MessageEventView(
+        id=event["id"],
+        type=event["type"],
+        seq=event["seq"],
+        at=datetime.fromtimestamp(event["at"], UTC),
+        attempt=event["attempt"],
+        smtp_code=event["smtp_code"],
+        enhanced_code=event["enhanced_code"],
+        reply=event["reply"],
+        possible_duplicate=event["possible_duplicate"],
+        bounce=detail.get("bounce"),
+        diagnostic=detail.get("diagnostic"),
+        url=detail.get("url"),
+        user_agent=detail.get("user_agent"),
+        ip=detail.get("ip"),
+        machine=bool(detail.get("machine")),
+        machine_reason=detail.get("machine_reason"),
+        suppression=msgspec.convert(suppression, SuppressionRef) if suppression else None,
+        unsubscribe_scope=detail.get("unsubscribe_scope"),
     )

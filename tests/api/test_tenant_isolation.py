@@ -15,15 +15,20 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from streams.records import Event, event_id
+from streams.records import Event, Suppression, SuppressionChange, event_id
+from streams.suppressions import entry_id
 from tables import keys
 from tables.messages import project_events
+from tables.suppressions import apply_changes
 from tests.api.support import Tenant
 
 NEVER_EXISTED = {
     "key_id": "key_AAAAAAAAAAAAAAAA",
     "message_id": "msg_00000000000000000000000000",
+    "suppression_id": "sup_00000000000000000000000000",
 }
+# Reads that need a query to mean anything. B suppressed all of example.com: A must not see it.
+QUERIES = {"/v1/suppressions/check": "?email=ada@example.com"}
 PARAMETER = re.compile(r"\{(?P<name>\w+)(?::\w+)?\}")
 
 
@@ -45,7 +50,18 @@ async def foreign_resources(other: Tenant) -> dict[str, str]:
             )
         ]
     )
-    return {"key_id": record.id, "message_id": message_id}
+    domain = Suppression(
+        id=entry_id(other.workspace_id, "global", "", "@example.com"),
+        workspace_id=other.workspace_id,
+        value="@example.com",
+        scope="global",
+        scope_value="",
+        reason="complaint",
+        source="complaint",
+        created_at=1_700_000_000.0,
+    )
+    await apply_changes([SuppressionChange("add", domain, domain.created_at)])
+    return {"key_id": record.id, "message_id": message_id, "suppression_id": domain.id}
 
 
 def routes(app: Litestar) -> list[tuple[str, str]]:
@@ -106,7 +122,7 @@ async def test_lists_never_name_another_workspaces_resources(
     for method, template in routes(client.app):
         if method != "GET" or PARAMETER.search(template):
             continue
-        response = await client.get(template, headers=tenant.auth)
+        response = await client.get(template + QUERIES.get(template, ""), headers=tenant.auth)
         assert response.status_code == 200, (template, response.text)
         for id_ in theirs.values():
             assert id_ not in response.text, template

@@ -26,6 +26,7 @@ def event(
     **fields: object,
 ) -> Event:
     offsets = {"queued": 0.0, "deferred": 1.0, "sent": 2.0, "bounced": 3.0, "failed": 4.0}
+    offsets.update(delivered=5.0, opened=6.0, clicked=7.0, complained=8.0)
     summary: dict[str, object] = {}
     if type_ == "queued":
         summary = {"sender": "hello@acme.test", "subject": "Welcome", "tags": ("welcome",)}
@@ -125,14 +126,54 @@ async def test_status_never_goes_back(db: Settings) -> None:
     assert message["status"] == "failed"
 
 
-async def test_first_final_status_stays(db: Settings) -> None:
+async def test_a_bounce_report_after_sent_wins_and_the_first_final_status_stays(
+    db: Settings,
+) -> None:
     await project_events([event("queued"), event("sent")])
     await project_events([event("bounced")])
+    await project_events([event("failed"), event("delivered")])
+
+    message = await get_message(WORKSPACE, "msg_1")
+    assert message is not None
+    assert message["status"] == "bounced"
+    assert [e["type"] for e in message["events"]] == [
+        "queued",
+        "sent",
+        "bounced",
+        "failed",
+        "delivered",
+    ]
+
+
+async def test_engagement_events_leave_the_status_alone(db: Settings) -> None:
+    await project_events([event("queued"), event("sent")])
+    await project_events([event("opened"), event("clicked"), event("complained")])
 
     message = await get_message(WORKSPACE, "msg_1")
     assert message is not None
     assert message["status"] == "sent"
-    assert [e["type"] for e in message["events"]] == ["queued", "sent", "bounced"]
+
+
+async def test_events_keep_their_sequence_and_type_details(db: Settings) -> None:
+    await project_events(
+        [
+            event("queued", seq=1),
+            event("sent", seq=2),
+            event("bounced", seq=3, bounce="hard", diagnostic="550 5.1.1 user unknown"),
+        ]
+    )
+
+    message = await get_message(WORKSPACE, "msg_1")
+    assert message is not None
+    assert [(e["seq"], e["type"]) for e in message["events"]] == [
+        (1, "queued"),
+        (2, "sent"),
+        (3, "bounced"),
+    ]
+    assert message["events"][2]["detail"] == {
+        "bounce": "hard",
+        "diagnostic": "550 5.1.1 user unknown",
+    }
 
 
 async def test_timeline_keeps_the_delivery_details(db: Settings) -> None:

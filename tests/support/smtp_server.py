@@ -2,7 +2,8 @@
 
 It listens on a free loopback port and runs its own event loop in a thread, so it answers
 whether the test is async or not, and a separate process (``herald worker``) can deliver to it
-through ``server.url``. Everything it accepts is kept in memory, in arrival order.
+through ``server.url``. Everything it accepts is kept in memory, in arrival order;
+``server.rcpts(address)`` counts every RCPT TO asked for an address, accepted or not.
 
 Scripting (change it at any time, from any thread)::
 
@@ -118,6 +119,7 @@ class SmtpTestServer:
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._messages: list[ReceivedMessage] = []
+        self._rcpts: list[str] = []  # every RCPT TO address asked for, lower-cased
         self._connections = 0
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,6 +133,11 @@ class SmtpTestServer:
     @property
     def url(self) -> str:
         return f"smtp://{self.host}:{self.port}"
+
+    def rcpts(self, address: str) -> int:
+        """How many times a client asked RCPT TO for ``address``, whatever the answer."""
+        with self._lock:
+            return self._rcpts.count(address.lower())
 
     @property
     def messages(self) -> list[ReceivedMessage]:
@@ -190,6 +197,7 @@ class SmtpTestServer:
         """Forget the messages received so far and all scripting."""
         with self._lock:
             self._messages.clear()
+            self._rcpts.clear()
             self.reject.clear()
             self.defer.clear()
             self.defer_all = False
@@ -281,6 +289,7 @@ class SmtpTestServer:
     def _verdict(self, address: str) -> str | None:
         key = address.lower()
         with self._lock:
+            self._rcpts.append(key)
             if key in {a.lower() for a in self.reject}:
                 return REJECT_REPLY.format(address=address)
             if self.defer_all:

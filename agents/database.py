@@ -1,0 +1,41 @@
+"""Writing agent results to the database (the system of record) without ever dropping them.
+
+While the database is unreachable or refusing, the write is retried with a growing pause, so
+the agent holds its place in the topic instead of skipping records. Every projection is an
+idempotent upsert, so a write retried after a partial failure changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from config.settings import Settings
+from tables import database
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_connected: set[str] = set()  # database URLs this process has bound the tables to
+
+
+async def write_until_done(
+    settings: Settings, write: Callable[[list[T]], Awaitable[None]], batch: list[T]
+) -> None:
+    """``write(batch)``, retried until it succeeds."""
+    delay = 0.5
+    while True:
+        try:
+            url = settings.effective_database_url
+            if url not in _connected:
+                await database.connect(settings)
+                _connected.add(url)
+            await write(batch)
+            return
+        except Exception as exc:  # the database is down or refusing: wait and try again
+            log.warning("writing %d records to the database failed (%r); retrying", len(batch), exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

@@ -1,0 +1,70 @@
+"""Suppressions: keep the screen stage's table of entries, and the database's copy
+(``herald.suppressions`` -> table ``suppressions``, and -> the ``suppressions`` rows).
+
+Two agents on one topic, so a slow or unreachable database never delays enforcement: the table
+is what screen reads, the rows are what the API lists. Changes to one address arrive in the
+order they were made (one key, one partition); a domain entry arrives on every partition, so
+every worker's table has it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from agents import event_context
+from agents.database import write_until_done
+from agents.deadletters import guard
+from streams import topics
+from streams.records import Suppression, SuppressionChange, decode
+from streams.suppressions import table_key
+from tables import suppressions as suppression_rows
+
+if TYPE_CHECKING:
+    from agents.app import Worker
+
+
+def entries_of(stored: dict[str, Any] | None) -> list[Suppression]:
+    """The entries a table value holds."""
+    return [msgspec.convert(e, Suppression) for e in (stored or {}).values()]
+
+
+def applied(stored: dict[str, Any] | None, change: SuppressionChange) -> dict[str, Any] | None:
+    """The table value after ``change`` (None: no entry left for the key)."""
+    entries = dict(stored or {})
+    if change.op == "add":
+        entries[change.entry.id] = msgspec.to_builtins(change.entry)
+    else:
+        entries.pop(change.entry.id, None)
+    return entries or None
+
+
+def register(worker: Worker) -> None:
+    table = worker.tables.suppressions
+    source = topics.SUPPRESSIONS.name
+
+    async def enforce(stream: Any) -> None:
+        async for events in stream.take_events(worker.settings.worker_batch, within=0.01):
+            for event in events:
+                async with guard(worker.dead_letters, source, event.value):
+                    change = decode(event.value, SuppressionChange)
+                    key = table_key(change.entry.workspace_id, change.entry.value)
+                    value = applied(table.get(key), change)
+                    with event_context.current(event):
+                        if value is None:
+                            table.pop(key, None)
+                        else:
+                            table[key] = value
+
+    async def project(stream: Any) -> None:
+        async for events in stream.take_events(500, within=0.1):
+            batch: list[SuppressionChange] = []
+            for event in events:
+                async with guard(worker.dead_letters, source, event.value):
+                    batch.append(decode(event.value, SuppressionChange))
+            if batch:
+                await write_until_done(worker.settings, suppression_rows.apply_changes, batch)
+
+    worker.app.agent(worker.suppressions, name="suppressions")(enforce)
+    worker.app.agent(worker.suppressions, name="suppressions-project")(project)
