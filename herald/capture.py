@@ -12,19 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import mailbox
-import weakref
 from pathlib import Path
-from typing import Any, Self
-
-from aiosmtpd.smtp import SMTP
+from typing import Any
 
 from config.settings import Settings
+from herald.smtp_listener import SmtpListener
 
 log = logging.getLogger(__name__)
 
 ENVELOPE_TO_HEADER = "X-Herald-Envelope-To"
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-_STOP_TIMEOUT = 5.0
 
 
 class _MaildirHandler:
@@ -56,7 +53,7 @@ def store_message(maildir: Path, mail_from: str, rcpt_tos: list[str], data: byte
     return keys
 
 
-class CaptureServer:
+class CaptureServer(SmtpListener):
     """The capture SMTP server, on the running event loop.
 
     ``async with CaptureServer.from_settings(settings):`` or ``start()``/``stop()``. With
@@ -64,12 +61,14 @@ class CaptureServer:
     """
 
     def __init__(self, maildir: Path, *, host: str = "127.0.0.1", port: int = 2525) -> None:
+        super().__init__(
+            _MaildirHandler(maildir),
+            host=host,
+            port=port,
+            hostname="herald-capture",
+            max_bytes=MAX_MESSAGE_BYTES,
+        )
         self.maildir = maildir
-        self.host = host
-        self.port = port
-        self._handler = _MaildirHandler(maildir)
-        self._server: asyncio.Server | None = None
-        self._protocols: weakref.WeakSet[Any] = weakref.WeakSet()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CaptureServer:
@@ -83,40 +82,5 @@ class CaptureServer:
         if self._server is not None:
             return
         mailbox.Maildir(self.maildir, create=True)  # fail now, not on the first message
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._protocol, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await super().start()
         log.info("capture SMTP server on %s, storing mail in %s", self.url, self.maildir)
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        protocols, self._protocols = list(self._protocols), weakref.WeakSet()
-        sessions = [p._handler_coroutine for p in protocols if p._handler_coroutine is not None]
-        for protocol in protocols:
-            if protocol.transport is not None:
-                protocol.transport.close()
-        await server.wait_closed()
-        if sessions:  # let each session see its connection go and end
-            await asyncio.wait(sessions, timeout=_STOP_TIMEOUT)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    def _protocol(self) -> Any:
-        protocol = SMTP(
-            self._handler,
-            hostname="herald-capture",
-            data_size_limit=MAX_MESSAGE_BYTES,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            loop=asyncio.get_running_loop(),
-        )
-        self._protocols.add(protocol)
-        return protocol

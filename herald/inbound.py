@@ -21,12 +21,9 @@ import logging
 import mailbox
 import signal
 import time
-import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol, Self
-
-from aiosmtpd.smtp import SMTP
+from typing import Any, Protocol
 
 from agents.bounces import read_inbound
 from api.errors import QueueUnavailable, RecordTooLarge
@@ -35,6 +32,7 @@ from config.errors import HeraldConfigError
 from config.secrets import signing_key
 from config.settings import Settings
 from herald.capture import ENVELOPE_TO_HEADER
+from herald.smtp_listener import SmtpListener
 from streams import records
 from streams.topics import OUTCOMES
 
@@ -44,7 +42,6 @@ UNMATCHED_DIR = Path("inbound") / "unmatched"  # under the data dir
 REASON_HEADER = "X-Herald-Inbound-Reason"
 MAX_RECIPIENTS = 50
 _PUBLISH_TIMEOUT = 30.0
-_STOP_TIMEOUT = 5.0
 _TRY_LATER = "451 4.3.0 cannot record this report right now, try again later"
 
 
@@ -131,7 +128,7 @@ def keep_unmatched(
     return mailbox.Maildir(maildir, create=True).add(trace + data.replace(b"\r\n", b"\n"))
 
 
-class InboundServer:
+class InboundServer(SmtpListener):
     """The listener on the running event loop: ``async with`` or ``start()``/``stop()``. With
     ``port=0`` the system picks a free port; read it from ``port`` once started."""
 
@@ -143,12 +140,10 @@ class InboundServer:
         port: int = 2526,
         max_bytes: int = 10 * 1024 * 1024,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.max_bytes = max_bytes
-        self._handler = handler
-        self._server: asyncio.Server | None = None
-        self._protocols: weakref.WeakSet[Any] = weakref.WeakSet()
+        super().__init__(
+            handler, host=host, port=port, hostname=handler.domain, max_bytes=max_bytes
+        )
+        self._reports = handler
 
     @classmethod
     def from_settings(cls, settings: Settings, publisher: Publisher) -> InboundServer:
@@ -173,7 +168,7 @@ class InboundServer:
     async def start(self) -> None:
         if self._server is not None:
             return
-        unmatched = self._handler.unmatched
+        unmatched = self._reports.unmatched
         try:  # fail now, not on the first mail
             unmatched.parent.mkdir(parents=True, exist_ok=True)
             mailbox.Maildir(unmatched, create=True)
@@ -182,49 +177,14 @@ class InboundServer:
                 f"The inbound listener cannot create its Maildir {unmatched} ({exc}); "
                 "check HERALD_DATA_DIR and its permissions."
             ) from exc
-        loop = asyncio.get_running_loop()
         try:
-            self._server = await loop.create_server(self._protocol, self.host, self.port)
+            await super().start()
         except OSError as exc:
             raise HeraldConfigError(
                 f"The inbound listener cannot listen on {self.host}:{self.port} ({exc}); "
                 "set HERALD_INBOUND_HOST / HERALD_INBOUND_PORT to a free address."
             ) from exc
-        self.port = self._server.sockets[0].getsockname()[1]
-        log.info("inbound SMTP for %s on %s:%d", self._handler.domain, self.host, self.port)
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        protocols, self._protocols = list(self._protocols), weakref.WeakSet()
-        sessions = [p._handler_coroutine for p in protocols if p._handler_coroutine is not None]
-        for protocol in protocols:
-            if protocol.transport is not None:
-                protocol.transport.close()
-        await server.wait_closed()
-        if sessions:  # let each session see its connection go and end
-            await asyncio.wait(sessions, timeout=_STOP_TIMEOUT)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    def _protocol(self) -> Any:
-        protocol = SMTP(
-            self._handler,
-            hostname=self._handler.domain,
-            data_size_limit=self.max_bytes,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            loop=asyncio.get_running_loop(),
-        )
-        self._protocols.add(protocol)
-        return protocol
+        log.info("inbound SMTP for %s on %s:%d", self.hostname, self.host, self.port)
 
 
 @contextlib.asynccontextmanager
