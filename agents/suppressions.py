@@ -26,18 +26,33 @@ if TYPE_CHECKING:
 
 
 def entries_of(stored: dict[str, Any] | None) -> list[Suppression]:
-    """The entries a table value holds."""
-    return [msgspec.convert(e, Suppression) for e in (stored or {}).values()]
+    """The live entries a table value holds."""
+    return [
+        msgspec.convert(kept["entry"], Suppression)
+        for kept in (stored or {}).values()
+        if "entry" in kept
+    ]
 
 
-def applied(stored: dict[str, Any] | None, change: SuppressionChange) -> dict[str, Any] | None:
-    """The table value after ``change`` (None: no entry left for the key)."""
+def applied(stored: dict[str, Any] | None, change: SuppressionChange) -> dict[str, Any]:
+    """The table value after ``change``: ``{entry id: {"at": decided, "entry": ...}}``, where a
+    removed entry keeps only ``at`` (a tombstone).
+
+    The same rule as the database's copy (:mod:`tables.suppressions`): a change applies only
+    when decided later than the last one applied to its entry, and on a tie a removal wins. So
+    a late copy of an old add (an automatic entry for a bounce seen again) cannot bring back
+    an entry someone removed since, and the table and the list the API shows agree."""
     entries = dict(stored or {})
+    last = entries.get(change.entry.id)
+    if last is not None and not (
+        change.at > last["at"] or (change.at == last["at"] and change.op == "remove")
+    ):
+        return entries
+    kept: dict[str, Any] = {"at": change.at}
     if change.op == "add":
-        entries[change.entry.id] = msgspec.to_builtins(change.entry)
-    else:
-        entries.pop(change.entry.id, None)
-    return entries or None
+        kept["entry"] = msgspec.to_builtins(change.entry)
+    entries[change.entry.id] = kept
+    return entries
 
 
 def register(worker: Worker) -> None:
@@ -50,12 +65,8 @@ def register(worker: Worker) -> None:
                 async with guard(worker.dead_letters, source, event.value):
                     change = decode(event.value, SuppressionChange)
                     key = table_key(change.entry.workspace_id, change.entry.value)
-                    value = applied(table.get(key), change)
                     with event_context.current(event):
-                        if value is None:
-                            table.pop(key, None)
-                        else:
-                            table[key] = value
+                        table[key] = applied(table.get(key), change)
 
     async def project(stream: Any) -> None:
         async for events in stream.take_events(500, within=0.1):

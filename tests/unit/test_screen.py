@@ -71,13 +71,22 @@ def test_another_workspaces_entry_stops_nothing() -> None:
     assert suppression_of(table, delivery("ada@example.com")) is None
 
 
-def test_a_removed_entry_stops_nothing() -> None:
+def test_a_removed_entry_stops_nothing_and_an_older_add_does_not_bring_it_back() -> None:
     e = entry("ada@example.com")
     key = table_key("ws_1", e.value)
-    table = {
-        key: applied(
-            applied(None, SuppressionChange("add", e, 1.0)), SuppressionChange("remove", e, 2.0)
-        )
-    }
-    assert table[key] is None
-    assert suppression_of(table, delivery("ada@example.com")) is None
+    added = applied(None, SuppressionChange("add", e, 1.0))
+    removed = applied(added, SuppressionChange("remove", e, 2.0))
+    assert suppression_of({key: removed}, delivery("ada@example.com")) is None
+    late_copy = applied(removed, SuppressionChange("add", e, 1.5))
+    assert suppression_of({key: late_copy}, delivery("ada@example.com")) is None
+    again = applied(late_copy, SuppressionChange("add", e, 3.0))
+    assert suppression_of({key: again}, delivery("ada@example.com")) is not None
+
+
+def test_on_a_tie_the_removal_wins_whatever_the_order() -> None:
+    e = entry("ada@example.com")
+    key = table_key("ws_1", e.value)
+    add, remove = SuppressionChange("add", e, 5.0), SuppressionChange("remove", e, 5.0)
+    for first, second in ((add, remove), (remove, add)):
+        value = applied(applied(None, first), second)
+        assert suppression_of({key: value}, delivery("ada@example.com")) is None
