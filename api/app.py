@@ -24,7 +24,7 @@ from api.auth import (
     provide_workspace_id,
     require_api_key,
 )
-from api.client_ip import parse_networks
+from api.client_ip import Proxies, parse_networks
 from api.errors import EXCEPTION_HANDLERS, add_request_id_header
 from api.https import check_tls_files, https_hooks
 from api.openapi import openapi_config, openapi_json
@@ -32,6 +32,7 @@ from api.producer import KafkaSendProducer, SendProducer
 from api.ratelimit import KeyLimiter
 from api.routes import api_keys, emails, health, messages, tracking, workspace
 from api.routes.suppressions import SuppressionsController
+from config.secrets import signing_key
 from config.settings import Settings
 from tables import database
 from tables.plans import Limits
@@ -60,9 +61,10 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
         send_rate=settings.workspace_send_rate,
         send_burst=int(settings.workspace_send_burst),
     )
-    guard = require_api_key(
-        KeyCache(defaults), KeyLimiter(), parse_networks(settings.trusted_proxies)
-    )
+    trusted = parse_networks(settings.trusted_proxies)
+    proxies = Proxies(trusted)
+    key = signing_key(settings)
+    guard = require_api_key(KeyCache(defaults), KeyLimiter(), trusted)
     v1 = Router(
         path="/v1",
         guards=[guard],
@@ -93,6 +95,10 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "producer": Provide(lambda: producer, use_cache=True, sync_to_thread=False),
+            # Worked out once per process: the proxies whose X-Forwarded-For is believed, and
+            # the key that signs tracking links.
+            "trusted": Provide(lambda: proxies, use_cache=True, sync_to_thread=False),
+            "signing_key": Provide(lambda: key, use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_request_id_header, add_rate_limit_headers, *https_hooks(settings.tls)],

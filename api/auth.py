@@ -23,7 +23,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import SkipValidation
 from litestar.types import Message, Scope
 
-from api.client_ip import Network, allowed, client_ip, parse_networks
+from api.client_ip import Address, Network, allowed, client_ip, parse_networks
 from api.errors import Forbidden, RateLimited, Unauthorized
 from api.ratelimit import KeyLimiter, Verdict
 from tables import keys, plans
@@ -111,6 +111,14 @@ def bearer_token(authorization: str | None) -> str | None:
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
+def connection_ip(
+    connection: ASGIConnection[Any, Any, Any, Any], trusted: tuple[Network, ...]
+) -> Address | None:
+    """The client's address: the socket peer, or what ``trusted`` proxies say it is."""
+    peer = connection.client.host if connection.client else None
+    return client_ip(peer, connection.headers.getall("x-forwarded-for", []), trusted)
+
+
 def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network, ...]) -> Guard:
     """The guard. A route names the scope it needs in its ``opt`` (``{"scope": "send"}``);
     otherwise reading (GET) needs ``read`` and anything else ``full``. A ``full`` key may do
@@ -126,8 +134,7 @@ def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network
         if caller is None:
             raise Unauthorized("The API key is unknown, revoked or expired.")
         if caller.networks:  # most keys have no allowlist: no address to work out then
-            peer = connection.client.host if connection.client else None
-            ip = client_ip(peer, connection.headers.getall("x-forwarded-for", []), trusted)
+            ip = connection_ip(connection, trusted)
             if not allowed(ip, caller.networks):
                 raise Forbidden(f"This key may not be used from {ip}.", kind="ip-not-allowed")
         verdict = await limiter.check(

@@ -21,6 +21,16 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _MAPPED_PREFIX = int(ipaddress.IPv6Address("::ffff:0:0"))
 
 
+class Proxies:
+    """The reverse proxies whose ``X-Forwarded-For`` is believed (``HERALD_TRUSTED_PROXIES``),
+    parsed once per process and handed to the routes that need a client's address."""
+
+    __slots__ = ("networks",)
+
+    def __init__(self, networks: tuple[Network, ...]) -> None:
+        self.networks = networks
+
+
 def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
     """The networks named by ``cidrs`` (``"10.0.0.0/8"``, ``"2001:db8::/32"``, or a single
     address). Host bits are allowed (``10.1.2.3/8`` means ``10.0.0.0/8``), as operators

@@ -19,7 +19,6 @@ clients never call them.
 from __future__ import annotations
 
 import base64
-import functools
 import logging
 import time
 from html import escape
@@ -32,12 +31,11 @@ from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from api.client_ip import Network, client_ip, parse_networks
+from api.auth import connection_ip
+from api.client_ip import Proxies
 from api.errors import ApiError
 from api.producer import SendProducer
 from api.schemas import new_id
-from config.secrets import signing_key
-from config.settings import Settings
 from streams.links import DESTINATION, PREFIX, Kind, LinkData, verify
 from streams.records import Event, EventType, Scope, encode, event_id
 from streams.topics import OUTCOMES
@@ -64,16 +62,17 @@ class BadLink(ApiError):
 async def open_pixel(
     request: _Request,
     link: FromPath[str],
-    settings: NamedDependency[Settings],
+    signing_key: NamedDependency[bytes],
+    trusted: NamedDependency[Proxies],
     producer: NamedDependency[SendProducer],
 ) -> Response[bytes]:
     """The open pixel: a 1x1 transparent GIF, never cached. Records ``opened`` after the
     answer is sent. A bad signature still gets the image (mail sent before a key change would
     otherwise show a broken one) but records nothing."""
-    data = verify("open", link, key=_key(settings))
+    data = verify("open", link, key=signing_key)
     background = None
     if data is not None:
-        event = _event("opened", data, request, settings)
+        event = _event("opened", data, request, trusted)
         background = BackgroundTask(_record_quietly, producer, event)
     return Response(GIF, media_type="image/gif", headers=NO_CACHE, background=background)
 
@@ -82,16 +81,17 @@ async def open_pixel(
 async def click(
     request: _Request,
     link: FromPath[str],
-    settings: NamedDependency[Settings],
+    signing_key: NamedDependency[bytes],
+    trusted: NamedDependency[Proxies],
     producer: NamedDependency[SendProducer],
 ) -> Response[bytes]:
     """Redirect to the link's destination and record ``clicked`` (after the answer)."""
     found = request.query_params.getall(DESTINATION, [])
     destination = found[0] if len(found) == 1 else None
-    data = _verified("click", link, settings, destination)
+    data = _verified("click", link, signing_key, destination)
     if destination is None or not _followable(destination):  # signed, yet not http(s)
         raise BadLink("This link does not lead anywhere Herald may send you.")
-    event = _event("clicked", data, request, settings, url=destination)
+    event = _event("clicked", data, request, trusted, url=destination)
     return Response(
         b"",
         status_code=HTTPStatus.FOUND,
@@ -102,11 +102,11 @@ async def click(
 
 @get(f"{PREFIX}/u/{{link:str}}", include_in_schema=False)
 async def unsubscribe_page(
-    link: FromPath[str], settings: NamedDependency[Settings]
+    link: FromPath[str], signing_key: NamedDependency[bytes]
 ) -> Response[str]:
     """A page asking what to stop. Reading it changes nothing: link scanners follow every
     link in a mail and must not unsubscribe anyone."""
-    data = _verified("unsubscribe", link, settings)
+    data = _verified("unsubscribe", link, signing_key)
     return confirm_page(data, default_scope(data))
 
 
@@ -114,7 +114,8 @@ async def unsubscribe_page(
 async def unsubscribe(
     request: _Request,
     link: FromPath[str],
-    settings: NamedDependency[Settings],
+    signing_key: NamedDependency[bytes],
+    trusted: NamedDependency[Proxies],
     producer: NamedDependency[SendProducer],
 ) -> Response[str]:
     """Record ``unsubscribed`` and answer once Kafka has it (503 otherwise). Takes the page's
@@ -122,10 +123,10 @@ async def unsubscribe(
     (``List-Unsubscribe=One-Click``), which stops the message's list, else its program. Any
     other POST to a valid link counts as one-click too: only a person or their mail provider
     acting for them sends one, and an unsubscribe must not fail on a detail."""
-    data = _verified("unsubscribe", link, settings)
+    data = _verified("unsubscribe", link, signing_key)
     form = await request.form()
     scope: Scope = "global" if form.get("scope") == "global" else default_scope(data)
-    event = _event("unsubscribed", data, request, settings, unsubscribe_scope=scope)
+    event = _event("unsubscribed", data, request, trusted, unsubscribe_scope=scope)
     await _record(producer, event)
     return done_page(data, scope)
 
@@ -135,17 +136,19 @@ def default_scope(data: LinkData) -> Literal["list", "program"]:
     return "list" if data.list_id is not None else "program"
 
 
-def _verified(
-    kind: Kind, link: str, settings: Settings, destination: str | None = None
-) -> LinkData:
-    data = verify(kind, link, key=_key(settings), destination=destination)
+def _verified(kind: Kind, link: str, key: bytes, destination: str | None = None) -> LinkData:
+    data = verify(kind, link, key=key, destination=destination)
     if data is None:
         raise BadLink("This link is not valid: it was changed or cut short.")
     return data
 
 
 def _event(
-    type_: EventType, data: LinkData, request: _Request, settings: Settings, **fields: Any
+    type_: EventType,
+    data: LinkData,
+    request: _Request,
+    trusted: Proxies,
+    **fields: Any,
 ) -> Event:
     """A raw event of the link's message; the timeline fills in tags and judges machines."""
     agent = request.headers.get("user-agent")
@@ -159,7 +162,7 @@ def _event(
         program=data.program,
         list_id=data.list_id,
         user_agent=agent[:MAX_USER_AGENT] if agent else None,
-        ip=_client(request, settings),
+        ip=_address(request, trusted),
         **fields,
     )
 
@@ -191,22 +194,9 @@ def _location(destination: str) -> str:
     return quote(destination, safe="!#$%&'()*+,/:;=?@[]~")
 
 
-def _client(request: _Request, settings: Settings) -> str | None:
-    peer = request.client.host if request.client else None
-    forwarded = request.headers.getall("x-forwarded-for", [])
-    found = client_ip(peer, forwarded, _trusted(settings.trusted_proxies))
+def _address(request: _Request, trusted: Proxies) -> str | None:
+    found = connection_ip(request, trusted.networks)
     return str(found) if found is not None else None
-
-
-@functools.lru_cache(maxsize=8)
-def _key(settings: Settings) -> bytes:
-    """The signing key, read once per settings (the settings are built once per process)."""
-    return signing_key(settings)
-
-
-@functools.lru_cache(maxsize=8)
-def _trusted(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
-    return parse_networks(cidrs)
 
 
 # --- pages -------------------------------------------------------------------------------------
