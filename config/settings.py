@@ -157,6 +157,33 @@ class Settings(BaseSettings):
         "quote the original, so leave room for the largest mail you send.",
     )
 
+    # --- webhooks ---------------------------------------------------------------------------
+    webhook_allow_loopback: bool = Field(
+        False,
+        description="Let webhook endpoints be on loopback (127.0.0.0/8, ::1), over plain HTTP "
+        "too: for development and tests only. Every other non-public address stays refused.",
+    )
+    webhook_timeout: float = Field(
+        15.0, gt=0, description="Seconds a webhook endpoint has to answer one request."
+    )
+    webhook_retry_schedule: tuple[float, ...] = Field(
+        (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0),
+        description="Seconds before each retry of a failed webhook delivery (the first try is "
+        "immediate; each wait gets up to 10% jitter). After the last, the event goes to the "
+        "endpoint's dead letter. The default spans about three days.",
+    )
+    webhook_disable_after: float = Field(
+        5 * 24 * 3600.0,
+        gt=0,
+        description="Seconds an endpoint may fail without a single success before Herald "
+        "disables it (recorded as a webhook_disabled event).",
+    )
+    webhook_secret_overlap: float = Field(
+        24 * 3600.0,
+        ge=0,
+        description="Default seconds a rotated-out webhook secret keeps signing deliveries.",
+    )
+
     # --- worker ------------------------------------------------------------------------------
     worker_batch: int = Field(
         256, gt=0, description="Most deliveries a worker dispatches as one batch."

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import orjson
@@ -28,6 +28,7 @@ EventType = Literal[
     "unsubscribed",
     "suppressed",
     "failed",
+    "webhook_disabled",
 ]
 EVENT_TYPES: tuple[EventType, ...] = EventType.__args__  # type: ignore[attr-defined]
 Scope = Literal["global", "list", "program"]
@@ -189,6 +190,78 @@ class Event:
     # suppressed: the entry that matched. unsubscribed: the scope the recipient asked for.
     suppression: Suppression | None = None
     unsubscribe_scope: Scope | None = None
+    # webhook_disabled: the endpoint Herald turned off (410 Gone, or failing too long). Such
+    # events belong to no message: message_id and recipient are empty.
+    webhook_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSecret:
+    """One signing secret of an endpoint, sealed with the server key (``streams.webhooks``):
+    never plaintext on a topic or in the database."""
+
+    sealed: str
+    expires_at: float | None = None  # a rotated-out secret still signs until then
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    """A webhook endpoint's whole configuration; topic ``herald.webhooks`` (compacted, key:
+    endpoint id). Written by the API and by the worker (when it disables an endpoint); among
+    records of one endpoint, the latest ``changed_at`` wins. A deleted endpoint keeps a record
+    with ``deleted`` set."""
+
+    id: str
+    workspace_id: str
+    url: str
+    secrets: tuple[WebhookSecret, ...]  # newest first; every unexpired one signs
+    created_at: float
+    changed_at: float
+    event_types: tuple[str, ...] = ()  # empty: every type
+    tags: tuple[str, ...] = ()  # only events carrying one of these tags; empty: any
+    programs: tuple[str, ...] = ()  # only events of these programs; empty: any
+    enabled: bool = True
+    description: str = ""
+    batch_size: int = 1  # most events in one request; 1: one event per request
+    disabled_reason: str | None = None  # "gone" (410), "failing" (too long), None: by the user
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTask:
+    """One event to deliver to one endpoint; topic ``herald.webhooks.tasks`` (key: endpoint
+    id). ``data`` is the event as the Events API shows it (:func:`streams.public.event_data`),
+    so a replay built from the database sends the same body as the first delivery."""
+
+    endpoint_id: str
+    workspace_id: str
+    event_id: str
+    event_type: str
+    at: float  # the event's time
+    data: dict[str, Any]
+    replay: bool = False
+
+
+AttemptOutcome = Literal["succeeded", "failed", "dead"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAttempt:
+    """One HTTP attempt to deliver one event (or a batch) to an endpoint; topic
+    ``herald.webhooks.attempts`` (key: endpoint id). ``dead``: it failed and was the last
+    attempt (or the endpoint is gone): the events are in the endpoint's dead letter."""
+
+    endpoint_id: str
+    workspace_id: str
+    event_ids: tuple[str, ...]
+    attempt: int  # 1 for the first try of these events
+    at: float
+    outcome: AttemptOutcome
+    status: int | None = None  # the HTTP status, if the endpoint answered
+    latency_ms: float | None = None
+    response: str | None = None  # the start of the answer's body
+    error: str | None = None  # why there is no status: timeout, refused address, ...
+    next_attempt_at: float | None = None  # failed: when the next try is due
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,16 @@ EVENTS = TopicSpec("herald.events", key="message id")
 SUPPRESSIONS = TopicSpec("herald.suppressions", key="recipient address (domains: every partition)")
 """Suppression entries added and removed (API, bounces, complaints, unsubscribes)."""
 
+WEBHOOKS = TopicSpec("herald.webhooks", key="endpoint id", compacted=True)
+"""Webhook endpoint configurations (API changes, endpoints the worker disabled); every
+worker reads all of it."""
+
+WEBHOOK_TASKS = TopicSpec("herald.webhooks.tasks", key="endpoint id")
+"""One record per event and endpoint that should receive it (fan-out, replays)."""
+
+WEBHOOK_ATTEMPTS = TopicSpec("herald.webhooks.attempts", key="endpoint id")
+"""What each delivery attempt got; the delivery agent's retry state follows from it."""
+
 DEAD_LETTERS = TopicSpec("herald.deadletters", key="source topic")
 """Records an agent could not process, with the reason. Never silently dropped."""
 
@@ -59,6 +69,9 @@ def all_topics(retry_tiers: int) -> list[TopicSpec]:
         OUTCOMES,
         EVENTS,
         SUPPRESSIONS,
+        WEBHOOKS,
+        WEBHOOK_TASKS,
+        WEBHOOK_ATTEMPTS,
         DEAD_LETTERS,
     ]
     return base + [retry_topic(i) for i in range(retry_tiers)]

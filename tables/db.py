@@ -91,6 +91,55 @@ class MessageEvent(Table, tablename="message_events"):
     seq = Integer(default=0)  # the event's number in its message's timeline (1, 2, ...)
     program = Varchar(length=64, default="transactional")
     detail = JSON(default={})  # the type's own fields: bounce, diagnostic, url, suppression...
+    recipient = Text(default="")  # "" on events of no message (webhook_disabled)
+    tags = JSON(default=[])
+
+
+class MessageTag(Table, tablename="message_tags"):
+    """One tag of one message, so events can be filtered by tag with an index on both
+    databases (tags are a JSON list on the message and its events)."""
+
+    id = Varchar(length=64, primary_key=True)  # hex SHA-256 of message id and tag
+    workspace_id = Varchar(length=40, index=True)
+    message_id = Varchar(length=40, index=True)
+    tag = Varchar(length=100, index=True)
+
+
+class WebhookEndpoint(Table, tablename="webhook_endpoints"):
+    """A webhook endpoint as configured (mirrors :class:`streams.records.WebhookEndpoint`).
+    Secrets are stored sealed with the server key, never in plaintext."""
+
+    id = Varchar(length=40, primary_key=True)  # "wh_" + random
+    workspace_id = Varchar(length=40, index=True)
+    url = Text()
+    description = Text(default="")
+    event_types = JSON(default=[])  # empty: every type
+    tags = JSON(default=[])
+    programs = JSON(default=[])
+    enabled = Boolean(default=True)
+    disabled_reason = Varchar(length=16, null=True, default=None)
+    batch_size = Integer(default=1)
+    secrets = JSON(default=[])  # [{"sealed": ..., "expires_at": ...}], newest first
+    created_at = Float()  # epoch seconds
+    changed_at = Float()  # the latest change applied: an older record changes nothing
+    deleted = Boolean(default=False)
+
+
+class WebhookAttempt(Table, tablename="webhook_attempts"):
+    """One delivery attempt (mirrors :class:`streams.records.WebhookAttempt`)."""
+
+    id = Varchar(length=64, primary_key=True)  # hex SHA-256 of endpoint, events and attempt
+    endpoint_id = Varchar(length=40, index=True)
+    workspace_id = Varchar(length=40, index=True)
+    event_ids = JSON(default=[])
+    attempt = Integer()
+    at = Float(index=True)
+    outcome = Varchar(length=16)  # succeeded, failed, dead
+    status = Integer(null=True, default=None)
+    latency_ms = Float(null=True, default=None)
+    response = Text(null=True, default=None)
+    error = Text(null=True, default=None)
+    next_attempt_at = Float(null=True, default=None)
 
 
 class Suppression(Table, tablename="suppressions"):
@@ -143,4 +192,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     IdempotencyKey,
     RateBucket,
     Suppression,
+    MessageTag,
+    WebhookEndpoint,
+    WebhookAttempt,
 )
