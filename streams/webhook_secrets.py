@@ -48,4 +48,4 @@ class Sealer:
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken as exc:
-            raise SecretUnreadable("this webhook secret was sealed with another server key") from exc
+            raise SecretUnreadable("sealed with another server key") from exc
