@@ -3,12 +3,15 @@ held to the parameters a route knows. Every mistake becomes a problem naming its
 
 Routes that take an ``Idempotency-Key`` decode their body themselves (they need its exact
 bytes anyway); :func:`decode` gives them the same field errors Litestar's own decoding gives.
+Times in query strings are RFC 3339 (Litestar parses them); :func:`epoch_seconds` reads one
+without a zone as UTC.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import msgspec
@@ -46,3 +49,10 @@ def only_known(given: Iterable[str], known: frozenset[str]) -> None:
     unknown = [name for name in dict.fromkeys(given) if name not in known]
     if unknown:
         raise ValidationFailed([FieldError(name, "unknown query parameter") for name in unknown])
+
+
+def epoch_seconds(at: datetime | None) -> float | None:
+    """A query's time as epoch seconds (how the tables store times); without a zone, UTC."""
+    if at is None:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 
+from api.decoding import epoch_seconds
 from api.suppression_schemas import SCOPES, SuppressionBody
 from api.validation import FieldError, check_name
 from streams.records import DEFAULT_PROGRAM, Reason, Scope, Suppression
@@ -161,15 +162,9 @@ def list_filters(query: ListQuery) -> Filters | list[FieldError]:
         reason=query.reason,
         value=value,
         domain=domain,
-        created_from=_epoch(query.created_after),
-        created_before=_epoch(query.created_before),
+        created_from=epoch_seconds(query.created_after),
+        created_before=epoch_seconds(query.created_before),
     )
-
-
-def _epoch(at: datetime | None) -> float | None:
-    if at is None:
-        return None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 def check_query(

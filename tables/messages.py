@@ -9,15 +9,18 @@ idempotent upsert:
 - a message's status only climbs: queued (1) < deferred (2) < sent = bounced = failed (3), and
   among equals the first one projected stays;
 - an event that arrives before its message's ``queued`` creates the row with what it knows
-  (empty sender and subject); the ``queued`` event fills those in when it comes.
+  (empty sender and subject); the ``queued`` event fills those in when it comes;
+- each tag of a message is one ``message_tags`` row (what the Events API filters tags by);
+- an event of no message (``webhook_disabled``: empty message id) is recorded as an event only.
 
-Both writes of a batch happen in one transaction, with one statement per few hundred rows;
-the SQL (``INSERT ... ON CONFLICT ... DO UPDATE`` with ``excluded``) is the same on SQLite and
-PostgreSQL.
+The writes of a batch happen in one transaction, with one statement per few hundred rows; the
+SQL (``INSERT ... ON CONFLICT ... DO UPDATE`` with ``excluded``) is the same on SQLite and
+PostgreSQL. Reading events back is :mod:`tables.events`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -27,7 +30,7 @@ import orjson
 
 from streams.records import Event
 from tables.database import write_transaction
-from tables.db import Message, MessageEvent
+from tables.db import Message, MessageEvent, MessageTag
 
 # Delivery status only climbs. A bounce report after "sent" or "delivered" wins; engagement
 # events (opened, clicked, complained, unsubscribed) do not change the status (rank 0).
@@ -41,7 +44,10 @@ STATUS_RANK: dict[str, int] = {
     "suppressed": 5,
 }
 # The fields of an event that belong to some types only: kept together as the row's detail.
+# Sender and subject (on ``queued``) are kept too, so an event read back is the one published.
 DETAIL_FIELDS = (
+    "sender",
+    "subject",
     "list_id",
     "bounce",
     "diagnostic",
@@ -52,6 +58,7 @@ DETAIL_FIELDS = (
     "machine_reason",
     "suppression",
     "unsubscribe_scope",
+    "webhook_id",
 )
 CHUNK = 500  # rows per statement: well under both databases' limit of bound parameters
 
@@ -164,6 +171,8 @@ def _timestamp(epoch: float) -> datetime:
 def _summaries(events: list[Event]) -> list[_Summary]:
     by_message: dict[str, _Summary] = {}
     for event in events:
+        if not event.message_id:
+            continue  # an event of no message (webhook_disabled) makes no message row
         summary = by_message.get(event.message_id)
         if summary is None:
             by_message[event.message_id] = _Summary.first(event)
@@ -189,10 +198,35 @@ async def _insert_events(events: list[Event]) -> None:
                 seq=event.seq,
                 program=event.program,
                 detail=detail_of(event),
+                recipient=event.recipient,
+                tags=list(event.tags),
             )
             for event in events[start : start + CHUNK]
         ]
         await MessageEvent.insert(*rows).on_conflict(action="DO NOTHING")
+
+
+def tag_id(message_id: str, tag: str) -> str:
+    """The id of a ``message_tags`` row: one row per (message, tag), however often written."""
+    return hashlib.sha256(f"{message_id}\0{tag}".encode()).hexdigest()
+
+
+async def _insert_tags(events: list[Event]) -> None:
+    """One row per tag of each message; every event of a message carries its tags (the
+    timeline agent fills them in), so whichever event comes first writes them."""
+    found: dict[str, MessageTag] = {}
+    for event in events:
+        if not event.message_id:
+            continue
+        for tag in event.tags:
+            row_id = tag_id(event.message_id, tag)
+            if row_id not in found:
+                found[row_id] = MessageTag(
+                    id=row_id, workspace_id=event.workspace_id, message_id=event.message_id, tag=tag
+                )
+    rows = list(found.values())
+    for start in range(0, len(rows), CHUNK):
+        await MessageTag.insert(*rows[start : start + CHUNK]).on_conflict(action="DO NOTHING")
 
 
 def detail_of(event: Event) -> dict[str, Any]:
@@ -241,7 +275,15 @@ async def project_events(events: list[Event]) -> None:
         return
     async with write_transaction(Message._meta.db):
         await _insert_events(unique)
+        await _insert_tags(unique)
         await _upsert_messages(_summaries(unique), datetime.now(UTC))
+
+
+def timeline_order(row: dict[str, Any]) -> tuple[int, float, int, int, str]:
+    """Sort key of a message's event rows: the sequence the timeline agent gave; rows from
+    before it existed (seq 0) by time, then attempt, then the natural order of steps at the
+    same instant."""
+    return (row["seq"], row["at"], row["attempt"], STATUS_RANK.get(row["type"], 0), row["id"])
 
 
 async def get_message(workspace_id: str, message_id: str) -> MessageView | None:
@@ -262,11 +304,7 @@ async def get_message(workspace_id: str, message_id: str) -> MessageView | None:
         )
         .output(load_json=True)
     )
-    # Timeline order: the sequence the timeline agent gave; rows from before it existed (seq 0)
-    # by time, then attempt, then the natural order of steps at the same instant.
-    events.sort(
-        key=lambda e: (e["seq"], e["at"], e["attempt"], STATUS_RANK.get(e["type"], 0), e["id"])
-    )
+    events.sort(key=timeline_order)
     return MessageView(
         id=row["id"],
         workspace_id=row["workspace_id"],

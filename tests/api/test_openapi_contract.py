@@ -22,7 +22,9 @@ from api.app import create_app
 from api.producer import MemorySendProducer
 from config.settings import Settings, load_settings
 from tables import database
+from tables.messages import project_events
 from tests.api.support import MAX_BODY_BYTES, Tenant
+from tests.api.test_events_routes import story
 from tests.api.test_message_status import MESSAGE_ID, deliver
 
 PROBLEM = "application/problem+json"
@@ -144,6 +146,22 @@ async def test_a_stored_message_matches_the_document(live_api: str, tenant: Tena
     case = operation.Case(path_parameters={"message_id": MESSAGE_ID})
     response = case.call_and_validate(base_url=live_api, headers=tenant.auth)
     assert response.status_code == 200
+
+
+async def test_stored_events_match_the_document(live_api: str, tenant: Tenant) -> None:
+    """Generated requests meet a workspace without events: events of every kind (optional
+    fields and all) are checked here."""
+    await project_events(list(story(tenant.workspace_id).values()))
+    cases = [
+        schema["/v1/events"]["GET"].Case(query={"order": "oldest"}),
+        schema["/v1/messages/{message_id}/events"]["GET"].Case(
+            path_parameters={"message_id": "msg_b"}
+        ),
+    ]
+    for case in cases:
+        response = case.call_and_validate(base_url=live_api, headers=tenant.auth)
+        assert response.status_code == 200
+        assert response.json()["data"]
 
 
 # --- the document itself ---------------------------------------------------------------------
