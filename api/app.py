@@ -30,10 +30,12 @@ from api.https import check_tls_files, https_hooks
 from api.openapi import openapi_config, openapi_json
 from api.producer import KafkaSendProducer, SendProducer
 from api.ratelimit import KeyLimiter
-from api.routes import api_keys, emails, health, messages, tracking, workspace
+from api.routes import api_keys, emails, events, health, messages, tracking, workspace
 from api.routes.suppressions import SuppressionsController
+from api.routes.webhooks import WebhooksController
 from config.secrets import signing_key
 from config.settings import Settings
+from streams.webhook_secrets import Sealer
 from tables import database
 from tables.plans import Limits
 
@@ -64,6 +66,7 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
     trusted = parse_networks(settings.trusted_proxies)
     proxies = Proxies(trusted)
     key = signing_key(settings)
+    sealer = Sealer(key)
     guard = require_api_key(KeyCache(defaults), KeyLimiter(), trusted)
     v1 = Router(
         path="/v1",
@@ -76,8 +79,11 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
             emails.send_email,
             emails.send_batch,
             messages.get_message,
+            events.list_events,
+            events.message_events,
             api_keys.ApiKeysController,
             SuppressionsController,
+            WebhooksController,
             workspace.get_workspace,
             workspace.change_workspace,
         ],
@@ -99,6 +105,8 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
             # the key that signs tracking links.
             "trusted": Provide(lambda: proxies, use_cache=True, sync_to_thread=False),
             "signing_key": Provide(lambda: key, use_cache=True, sync_to_thread=False),
+            # Seals webhook secrets (its key is derived once from the server key).
+            "sealer": Provide(lambda: sealer, use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_request_id_header, add_rate_limit_headers, *https_hooks(settings.tls)],

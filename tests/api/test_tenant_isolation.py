@@ -15,9 +15,16 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from streams.records import Event, Suppression, SuppressionChange, event_id
+from streams.records import (
+    Event,
+    Suppression,
+    SuppressionChange,
+    WebhookEndpoint,
+    WebhookSecret,
+    event_id,
+)
 from streams.suppressions import entry_id
-from tables import keys
+from tables import keys, webhooks
 from tables.messages import project_events
 from tables.suppressions import apply_changes
 from tests.api.support import Tenant
@@ -26,6 +33,7 @@ NEVER_EXISTED = {
     "key_id": "key_AAAAAAAAAAAAAAAA",
     "message_id": "msg_00000000000000000000000000",
     "suppression_id": "sup_00000000000000000000000000",
+    "webhook_id": "wh_00000000000000000000000000",
 }
 # Reads that need a query to mean anything. B suppressed all of example.com: A must not see it.
 QUERIES = {"/v1/suppressions/check": "?email=ada@example.com"}
@@ -61,7 +69,21 @@ async def foreign_resources(other: Tenant) -> dict[str, str]:
         created_at=1_700_000_000.0,
     )
     await apply_changes([SuppressionChange("add", domain, domain.created_at)])
-    return {"key_id": record.id, "message_id": message_id, "suppression_id": domain.id}
+    hook = WebhookEndpoint(
+        id="wh_01jf0000000000000000000001",
+        workspace_id=other.workspace_id,
+        url="https://hooks.globex.example/secret-customer",
+        secrets=(WebhookSecret("sealed"),),
+        created_at=1_700_000_000.0,
+        changed_at=1_700_000_000.0,
+    )
+    await webhooks.apply_endpoints([hook])
+    return {
+        "key_id": record.id,
+        "message_id": message_id,
+        "suppression_id": domain.id,
+        "webhook_id": hook.id,
+    }
 
 
 def routes(app: Litestar) -> list[tuple[str, str]]:
