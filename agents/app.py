@@ -21,10 +21,19 @@ from agents import (
     screen,
     suppressions,
     timeline,
+    webhook_delivery,
+    webhook_fanout,
+    webhook_project,
 )
 from agents.mailer import Mailer
+from agents.webhook_directory import EndpointDirectory
+from agents.webhook_http import WebhookClient
+from agents.webhook_lanes import Deliveries
+from config.secrets import signing_key
 from config.settings import Settings
 from streams import topics
+from streams.records import WebhookAttempt, encode
+from streams.webhook_secrets import Sealer
 from tables.hot import HotTables, declare_tables
 
 
@@ -60,6 +69,10 @@ class Worker:
     outcomes: Any
     events: Any
     suppressions: Any
+    webhooks: Any
+    webhook_tasks: Any
+    webhook_attempts: Any
+    webhook_inbox: Any  # tasks and attempts together: the delivery agent reads both
     dead_letters: Any
     retries: tuple[Any, ...]
 
@@ -82,14 +95,15 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         web_enabled=False,
     )
 
-    def topic(spec: topics.TopicSpec) -> Any:
+    def topic(*specs: topics.TopicSpec) -> Any:
         return app.topic(
-            spec.name,
+            *(spec.name for spec in specs),
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
             partitions=settings.topic_partitions,
+            compacting=all(spec.compacted for spec in specs) or None,
         )
 
     worker = Worker(
@@ -102,6 +116,10 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         outcomes=topic(topics.OUTCOMES),
         events=topic(topics.EVENTS),
         suppressions=topic(topics.SUPPRESSIONS),
+        webhooks=topic(topics.WEBHOOKS),
+        webhook_tasks=topic(topics.WEBHOOK_TASKS),
+        webhook_attempts=topic(topics.WEBHOOK_ATTEMPTS),
+        webhook_inbox=topic(topics.WEBHOOK_TASKS, topics.WEBHOOK_ATTEMPTS),
         dead_letters=topic(topics.DEAD_LETTERS),
         retries=tuple(topic(topics.retry_topic(i)) for i in range(len(settings.retry_schedule))),
     )
@@ -113,4 +131,27 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
     project.register(worker)
     suppressions.register(worker)
     autosuppress.register(worker)
+    _register_webhooks(worker)
     return worker
+
+
+def _register_webhooks(worker: Worker) -> None:
+    settings = worker.settings
+    directory = EndpointDirectory(settings.bootstrap)
+
+    async def report(attempt: WebhookAttempt) -> None:
+        await worker.webhook_attempts.send(key=attempt.endpoint_id.encode(), value=encode(attempt))
+
+    lanes = Deliveries(
+        directory=directory,
+        client=WebhookClient(
+            allow_loopback=settings.webhook_allow_loopback, timeout=settings.webhook_timeout
+        ),
+        sealer=Sealer(signing_key(settings)),
+        schedule=settings.webhook_retry_schedule,
+        report=report,
+    )
+    worker.app.task(directory.run)
+    webhook_fanout.register(worker, directory)
+    webhook_delivery.register(worker, directory, lanes)
+    webhook_project.register(worker)

@@ -11,7 +11,9 @@ Brings up a real broker, ``herald api`` and ``herald worker`` processes and Post
    request to the last message the relay accepted; loss must be 0.
 5. Suppression propagation: from a suppression's 2xx to the last send that still went out
    (:mod:`bench.propagation`).
-6. Suppression lookups/s in the screen stage with 1,000,000 entries in RocksDB
+6. Webhook deliveries/s: events produced onto ``herald.events`` for one endpoint, to the last
+   delivery a local receiver got (:mod:`bench.webhooks`).
+7. Suppression lookups/s in the screen stage with 1,000,000 entries in RocksDB
    (:mod:`bench.lookups`).
 
 Prints a table and appends it, with the machine's description, to BENCHMARKS.md.
@@ -34,7 +36,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench import lookups, propagation
+from bench import lookups, propagation, webhooks
 from config.broker import EmbeddedBroker
 from streams.admin import ensure_topics
 from streams.topics import all_topics
@@ -150,6 +152,7 @@ async def main() -> None:
                     "HERALD_KEY_REQUEST_RATE": "1000000",
                     "HERALD_KEY_REQUEST_BURST": "1000000",
                     "HERALD_SMTP_POOL_SIZE": "16",
+                    "HERALD_WEBHOOK_ALLOW_LOOPBACK": "true",  # the receiver is on loopback
                 },
             )
             stack.cli("db", "migrate")
@@ -201,6 +204,9 @@ async def measure(stack: Stack, work: Path) -> list[tuple[str, str, str]]:
     print("suppression propagation ...", file=sys.stderr)
     spread = await propagation.measure(stack)
     latest = spread["latest_delivered_ms"]
+
+    print(f"webhooks: {webhooks.EVENTS_N} events to one endpoint ...", file=sys.stderr)
+    hooks = await webhooks.measure(stack)
     ratio = ingest["rps"] / base["rps"] if base["rps"] else 0.0
     return [
         (
@@ -230,6 +236,12 @@ async def measure(stack: Stack, work: Path) -> list[tuple[str, str, str]]:
             "no send after the 2xx went out" if latest < 0 else f"{latest:.0f} ms",
             "latest delivered send, requested after the suppression's 2xx; every send from "
             f"{spread['earliest_suppressed_ms']:.0f} ms on was suppressed",
+        ),
+        (
+            f"Webhook deliveries, {hooks['events']:,} events to one local endpoint",
+            f"{hooks['per_s']:,.0f} deliveries/s",
+            f"all delivered {hooks['seconds']:.1f} s after the first event was produced "
+            f"(producing took {hooks['produced_s']:.1f} s); signed, one event per request",
         ),
     ]
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import faust
 
 from agents.app import build_worker
 from agents.smtp import SmtpPoolMailer
 from config.settings import Settings
+from streams.admin import ensure_topics
+from streams.topics import all_topics
 
 
 def run_worker(settings: Settings) -> None:
+    # Herald's topics with their own settings (compaction), before Faust would make defaults.
+    asyncio.run(ensure_topics(settings, all_topics(len(settings.retry_schedule))))
     # The mailer signs tracking links and return paths with the key every process shares.
     mailer = SmtpPoolMailer.from_settings(settings)
     worker = build_worker(settings, mailer)

@@ -37,6 +37,14 @@ class HotTables:
     """message id -> what the timeline agent keeps of a message (see :mod:`agents.timeline`).
     Read and written by the timeline agent (``herald.outcomes``, keyed by message id)."""
 
+    webhook_pending: Any
+    """``endpoint id|event id`` -> {"task": WebhookTask, "attempts": tries so far, "due":
+    epoch seconds}: every webhook delivery not yet delivered or given up. Written by the
+    webhook delivery agent (``herald.webhooks.tasks`` and ``.attempts``, keyed by endpoint)."""
+
+    webhook_health: Any
+    """endpoint id -> {"failing_since": epoch seconds} while its deliveries fail. Same agent."""
+
 
 def declare_tables(app: faust.App, settings: Settings) -> HotTables:
     partitions = settings.topic_partitions
@@ -45,4 +53,6 @@ def declare_tables(app: faust.App, settings: Settings) -> HotTables:
         buckets=app.Table("buckets", default=None, partitions=partitions),
         suppressions=app.Table("suppressions", default=None, partitions=partitions),
         timeline=app.Table("timeline", default=None, partitions=partitions),
+        webhook_pending=app.Table("webhook_pending", default=None, partitions=partitions),
+        webhook_health=app.Table("webhook_health", default=None, partitions=partitions),
     )
