@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from agents.deadletters import guard
 from config.settings import Settings
+from streams.records import decode
 from tables import database
 
 log = logging.getLogger(__name__)
@@ -39,3 +41,25 @@ async def write_until_done(
             log.warning("writing %d records to the database failed (%r); retrying", len(batch), exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+def projection(
+    settings: Settings,
+    dead_letters: Any,
+    source: str,
+    record_type: type[T],
+    write: Callable[[list[T]], Awaitable[None]],
+) -> Callable[[Any], Awaitable[None]]:
+    """An agent that decodes each batch of ``source`` records and writes it with ``write``
+    until done; a record that does not decode goes to the dead letters."""
+
+    async def project(stream: Any) -> None:
+        async for events in stream.take_events(500, within=0.1):
+            batch: list[T] = []
+            for event in events:
+                async with guard(dead_letters, source, event.value):
+                    batch.append(decode(event.value, record_type))
+            if batch:
+                await write_until_done(settings, write, batch)
+
+    return project

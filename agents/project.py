@@ -8,12 +8,11 @@ it: events are never dropped from the timeline.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agents.database import write_until_done
-from agents.deadletters import guard
+from agents.database import projection
 from streams import topics
-from streams.records import Event, decode
+from streams.records import Event
 from tables import messages
 
 if TYPE_CHECKING:
@@ -21,13 +20,7 @@ if TYPE_CHECKING:
 
 
 def register(worker: Worker) -> None:
-    async def project(stream: Any) -> None:
-        async for events in stream.take_events(500, within=0.1):
-            batch: list[Event] = []
-            for event in events:
-                async with guard(worker.dead_letters, topics.EVENTS.name, event.value):
-                    batch.append(decode(event.value, Event))
-            if batch:
-                await write_until_done(worker.settings, messages.project_events, batch)
-
+    project = projection(
+        worker.settings, worker.dead_letters, topics.EVENTS.name, Event, messages.project_events
+    )
     worker.app.agent(worker.events, name="project")(project)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from agents import event_context
-from agents.database import write_until_done
+from agents.database import projection
 from agents.deadletters import guard
 from streams import topics
 from streams.records import Suppression, SuppressionChange, decode
@@ -68,14 +68,13 @@ def register(worker: Worker) -> None:
                     with event_context.current(event):
                         table[key] = applied(table.get(key), change)
 
-    async def project(stream: Any) -> None:
-        async for events in stream.take_events(500, within=0.1):
-            batch: list[SuppressionChange] = []
-            for event in events:
-                async with guard(worker.dead_letters, source, event.value):
-                    batch.append(decode(event.value, SuppressionChange))
-            if batch:
-                await write_until_done(worker.settings, suppression_rows.apply_changes, batch)
+    project = projection(
+        worker.settings,
+        worker.dead_letters,
+        source,
+        SuppressionChange,
+        suppression_rows.apply_changes,
+    )
 
     worker.app.agent(worker.suppressions, name="suppressions")(enforce)
     worker.app.agent(worker.suppressions, name="suppressions-project")(project)
