@@ -29,6 +29,7 @@ from streams.records import Reason, Scope, Suppression, SuppressionChange
 from streams.suppressions import address_value, domain_of
 from tables.database import write_transaction
 from tables.db import Suppression as Row
+from tables.paging import after_anchor
 
 CHUNK = 500  # rows per statement: well under both databases' limit of bound parameters
 _COLUMNS = (
@@ -133,18 +134,12 @@ async def list_entries(
     for condition in _conditions(filters):
         query = query.where(condition)
     if starting_after is not None:
-        # The anchor may have been removed since the previous page: its position still holds.
-        anchor = (
-            await Row.select(Row.created_at, Row.id)
-            .where((Row.workspace_id == workspace_id) & (Row.id == starting_after))
-            .first()
+        after = await after_anchor(
+            Row.created_at, Row.id, Row.workspace_id == workspace_id, starting_after
         )
-        if anchor is None:
+        if after is None:
             return [], False
-        query = query.where(
-            (Row.created_at < anchor["created_at"])
-            | ((Row.created_at == anchor["created_at"]) & (Row.id < anchor["id"]))
-        )
+        query = query.where(after)
     rows = await query.order_by(Row.created_at, Row.id, ascending=False).limit(limit + 1)
     return [_entry(row) for row in rows[:limit]], len(rows) > limit
 

@@ -26,6 +26,7 @@ from streams.records import WebhookAttempt, WebhookEndpoint, WebhookSecret
 from tables.database import write_transaction
 from tables.db import WebhookAttempt as AttemptRow
 from tables.db import WebhookEndpoint as Row
+from tables.paging import after_anchor
 
 CHUNK = 200  # rows per statement: well under both databases' limit of bound parameters
 _COLUMNS = (
@@ -117,18 +118,12 @@ async def list_endpoints(
     ``starting_after`` (the last of the previous page); and whether there are more."""
     query = Row.select().where(_live(workspace_id))
     if starting_after is not None:
-        # The anchor may have been deleted since the previous page: its position still holds.
-        anchor = (
-            await Row.select(Row.created_at, Row.id)
-            .where((Row.workspace_id == workspace_id) & (Row.id == starting_after))
-            .first()
+        after = await after_anchor(
+            Row.created_at, Row.id, Row.workspace_id == workspace_id, starting_after
         )
-        if anchor is None:
+        if after is None:
             return [], False
-        query = query.where(
-            (Row.created_at < anchor["created_at"])
-            | ((Row.created_at == anchor["created_at"]) & (Row.id < anchor["id"]))
-        )
+        query = query.where(after)
     rows = await (
         query.order_by(Row.created_at, Row.id, ascending=False)
         .limit(limit + 1)
@@ -223,17 +218,10 @@ async def list_attempts(
         pattern = '%"' + _like_escaped(event_id) + '"%'
         query = query.where(WhereRaw("CAST(event_ids AS TEXT) LIKE {} ESCAPE '\\'", pattern))
     if starting_after is not None:
-        anchor = (
-            await AttemptRow.select(AttemptRow.at)
-            .where(mine & (AttemptRow.id == starting_after))
-            .first()
-        )
-        if anchor is None:
+        after = await after_anchor(AttemptRow.at, AttemptRow.id, mine, starting_after)
+        if after is None:
             return [], False
-        query = query.where(
-            (AttemptRow.at < anchor["at"])
-            | ((AttemptRow.at == anchor["at"]) & (AttemptRow.id < starting_after))
-        )
+        query = query.where(after)
     rows = await (
         query.order_by(AttemptRow.at, AttemptRow.id, ascending=False)
         .limit(limit + 1)
