@@ -6,6 +6,8 @@ No SMTP library here; the real pool lives in :mod:`agents.smtp`.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -233,8 +235,10 @@ class MemoryMailer:
         if self.defer.get(key, 0) > 0:
             self.defer[key] -= 1
             return classify(451, "4.7.1 try again later")
-        message = build_message(delivery, self.links)
         sender = envelope_sender(delivery, self.links)
+        raw = build_message(delivery, self.links, utf8=not (sender + recipient).isascii())
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
         self.sent.append(SentMessage(sender, recipient, message, delivery))
         return classify(250, f"2.0.0 OK queued as {len(self.sent)}")
 

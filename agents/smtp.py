@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Self
 
 import aiosmtplib
@@ -53,7 +52,7 @@ class Envelope:
     """One transaction: the message, its envelope, and the DSN options for a relay that
     offers DSN."""
 
-    message: EmailMessage
+    message: bytes
     sender: str
     recipient: str
     mail_options: list[str]
@@ -115,10 +114,11 @@ class SmtpPoolMailer:
         form a message at all (content the API should have refused)."""
         if self._closed:
             return connection_failed("the mailer is closed")
+        sender, recipient = envelope_sender(delivery, self.links), envelope_recipient(delivery)
         envelope = Envelope(
-            build_message(delivery, self.links),
-            envelope_sender(delivery, self.links),
-            envelope_recipient(delivery),
+            build_message(delivery, self.links, utf8=not (sender + recipient).isascii()),
+            sender,
+            recipient,
             *dsn_options(delivery, self.links),
         )
         async with self._slots:
@@ -193,13 +193,20 @@ class SmtpPoolMailer:
         than the relay answering), in which case a fresh connection may be tried."""
         keep = False
         dsn = client.supports_extension("dsn")
+        mail_options = envelope.mail_options if dsn else []
         try:
+            if not (envelope.sender + envelope.recipient).isascii():
+                keep = True  # nothing was said yet: the connection stays good
+                if not client.supports_extension("smtputf8"):
+                    reply = "relay cannot take this message: it does not offer SMTPUTF8"
+                    return SendResult("bounced", None, "5.6.7", reply), False
+                mail_options = [*mail_options, "SMTPUTF8"]
             try:
-                _, reply = await client.send_message(
+                _, reply = await client.sendmail(
+                    envelope.sender,
+                    [envelope.recipient],
                     envelope.message,
-                    sender=envelope.sender,
-                    recipients=[envelope.recipient],
-                    mail_options=envelope.mail_options if dsn else None,
+                    mail_options=mail_options,
                     rcpt_options=envelope.rcpt_options if dsn else None,
                 )
             except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -213,11 +220,6 @@ class SmtpPoolMailer:
                     return classify(exc.code, exc.message), True
                 keep = await self._reset(client)
                 return classify(exc.code, exc.message), False
-            except aiosmtplib.SMTPNotSupported as exc:
-                keep = await self._reset(client)
-                # Only SMTPUTF8 gets here: a non-ASCII address the relay cannot carry.
-                reply = f"relay cannot take this message: {exc}"
-                return SendResult("bounced", None, "5.6.7", reply), False
             except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
                 # The relay may still accept what it got: no quick second try, retry later.
                 return connection_failed(str(exc) or "timed out"), False

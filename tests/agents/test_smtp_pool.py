@@ -74,6 +74,33 @@ async def test_delivers_headers_and_body(server: SmtpTestServer, mailer: SmtpPoo
     assert "Hello Ann" in text.get_content()
 
 
+async def test_international_address_travels_with_smtputf8(
+    server: SmtpTestServer, mailer: SmtpPoolMailer
+) -> None:
+    result = await mailer.send(
+        make_delivery("jörg@bücher.example", to=("Jörg <jörg@bücher.example>",))
+    )
+
+    assert result.outcome == "sent"
+    [received] = await server.wait_for(1)
+    assert received.rcpt_tos == ("jörg@bücher.example",)
+    assert received.message["To"] == "Jörg <jörg@bücher.example>"
+
+
+async def test_international_address_bounces_at_a_relay_without_smtputf8() -> None:
+    with SmtpTestServer(smtputf8=False) as plain:
+        pool = SmtpPoolMailer(parse_smtp_url(plain.url), size=1, timeout=5, local_hostname="t")
+        async with pool:
+            refused = await pool.send(make_delivery("jörg@bücher.example"))
+            after = await pool.send(make_delivery("ann@example.com", 1))
+
+        assert (refused.outcome, refused.enhanced) == ("bounced", "5.6.7")
+        assert "SMTPUTF8" in refused.reply
+        assert after.outcome == "sent"
+        assert plain.rcpts("jörg@bücher.example") == 0
+        assert plain.connections == 1  # the refusal did not cost the connection
+
+
 async def test_bcc_copy_goes_to_the_bcc_address_only(
     server: SmtpTestServer, mailer: SmtpPoolMailer
 ) -> None:

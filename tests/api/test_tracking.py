@@ -97,7 +97,7 @@ def mail(settings: Settings, **content: Any) -> EmailMessage:
     }
     fields.update(content)
     delivery = Delivery(MSG, "req_1", "ws_1", "ann@example.com", Content(**fields), time.time())
-    raw = build_message(delivery, Links.from_settings(settings)).as_bytes()
+    raw = build_message(delivery, Links.from_settings(settings))
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed

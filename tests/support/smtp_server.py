@@ -106,9 +106,15 @@ class SmtpTestServer:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, credentials: tuple[str, str] | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        credentials: tuple[str, str] | None = None,
+        smtputf8: bool = True,
     ) -> None:
         self.host = host
+        self.smtputf8 = smtputf8
         self.port = port
         self.credentials = credentials
         self.reject: set[str] = set()
@@ -274,7 +280,7 @@ class SmtpTestServer:
         protocol = SMTP(
             self._handler,
             hostname="smtp.test",
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=self.smtputf8,
             decode_data=False,
             loop=self._loop,
             authenticator=self._handler.authenticate if self.credentials else None,
