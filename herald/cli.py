@@ -47,6 +47,12 @@ def _up(settings: Settings, _: argparse.Namespace) -> None:
     asyncio.run(run_up(settings))
 
 
+def _dashboard(settings: Settings, args: argparse.Namespace) -> None:
+    from dashboard.run import run_dashboard
+
+    run_dashboard(settings, since=args.since)
+
+
 def _db_migrate(settings: Settings, _: argparse.Namespace) -> None:
     from herald.db_cli import migrate_command
 
@@ -118,6 +124,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "inbound", help="run the inbound SMTP listener (bounces, complaints, unsubscribes)"
     ).set_defaults(run=_inbound)
+    dash = sub.add_parser("dashboard", help="watch the live streams in a terminal dashboard")
+    dash.add_argument(
+        "--since",
+        metavar="TIME",
+        help="start the log this far back: a duration (15m, 2h, 1d) or a time "
+        "(2025-05-01T12:00:00Z); default: from now on",
+    )
+    dash.set_defaults(run=_dashboard)
     db = sub.add_parser("db", help="database commands").add_subparsers(dest="db", required=True)
     db.add_parser("migrate", help="apply pending migrations").set_defaults(run=_db_migrate)
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)
