@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Literal, Protocol, cast
+from typing import Literal, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from agents.mime import build_message, envelope_recipient, envelope_sender
@@ -238,7 +238,7 @@ class MemoryMailer:
         sender = envelope_sender(delivery, self.links)
         raw = build_message(delivery, self.links, utf8=not (sender + recipient).isascii())
         # As the receiving side parses it (the default policy gives an EmailMessage).
-        message = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+        message = email.message_from_bytes(raw, policy=email.policy.default)
         self.sent.append(SentMessage(sender, recipient, message, delivery))
         return classify(250, f"2.0.0 OK queued as {len(self.sent)}")
 
