@@ -52,6 +52,7 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
             try:
                 yield
             finally:
+                await cache.close()
                 await producer.stop()
         finally:
             if engine is not None:
@@ -67,7 +68,9 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
     proxies = Proxies(trusted)
     key = signing_key(settings)
     sealer = Sealer(key)
-    guard = require_api_key(KeyCache(defaults), KeyLimiter(), trusted)
+    cache = KeyCache(defaults)
+    guard = require_api_key(cache, KeyLimiter(), trusted)
+    intake = emails.Intake(producer, settings)
     v1 = Router(
         path="/v1",
         guards=[guard],
@@ -101,6 +104,7 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "producer": Provide(lambda: producer, use_cache=True, sync_to_thread=False),
+            "intake": Provide(lambda: intake, use_cache=True, sync_to_thread=False),
             # Worked out once per process: the proxies whose X-Forwarded-For is believed, and
             # the key that signs tracking links.
             "trusted": Provide(lambda: proxies, use_cache=True, sync_to_thread=False),

@@ -9,7 +9,9 @@ dependency and the whole :class:`Caller` as ``caller``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ from api.ratelimit import KeyLimiter, Verdict
 from tables import keys, plans
 from tables.keys import Grant
 from tables.plans import Limits, Tracking
+
+log = logging.getLogger("herald.api")
 
 _CALLER = "herald.caller"
 _VERDICT = "herald.rate_limit"
@@ -63,38 +67,75 @@ class KeyCache:
     connection just to authenticate, which bounded ingest. A revoked key (or a plan change, or
     new tracking defaults) therefore takes effect within ``KEY_CACHE_SECONDS`` in each API
     process; a rotated key's expiry is checked on every request. Unknown keys are never
-    cached."""
+    cached.
+
+    One load per key runs at a time: the requests that miss together (every request in flight
+    for a busy key, each time its entry expires) wait for that one load."""
 
     def __init__(self, defaults: Limits, ttl: float = KEY_CACHE_SECONDS) -> None:
         self.defaults = defaults
         self.ttl = ttl
-        self._entries: dict[str, tuple[Caller, float]] = {}
+        self._entries: dict[str, _Entry] = {}
+        self._loads: dict[str, asyncio.Task[Caller | None]] = {}
 
     async def authenticate(self, token: str) -> Caller | None:
         digest = hashlib.sha256(token.encode()).hexdigest()
         now = time.monotonic()
         hit = self._entries.get(digest)
-        if hit and hit[1] > now:
-            caller: Caller | None = hit[0]
+        if hit is None or hit.expires <= now:
+            # Shielded: a client that goes away must not cancel the load others wait for.
+            caller = await asyncio.shield(self._load_once(digest, token))
         else:
-            caller = await self._load(token)
-            if caller is None:
-                self._entries.pop(digest, None)
-            else:
-                if len(self._entries) > 10_000:  # bounded: drop everything rather than grow
-                    self._entries.clear()
-                self._entries[digest] = (caller, now + self.ttl)
+            caller = hit.caller
         expires = caller.grant.expires_at if caller else None
         if expires is not None and expires <= datetime.now(UTC):
             return None
         return caller
 
-    async def _load(self, token: str) -> Caller | None:
-        grant = await keys.authenticate(token)
-        if grant is None:
-            return None
-        limits, tracking = await plans.policy_of(grant.workspace_id, self.defaults)
-        return Caller(grant, parse_networks(grant.allowed_ips), limits, tracking)
+    async def close(self) -> None:
+        """Stop the loads still running (on shutdown, before the database closes)."""
+        loads = list(self._loads.values())
+        for load in loads:
+            load.cancel()
+        await asyncio.gather(*loads, return_exceptions=True)
+
+    def _load_once(self, digest: str, token: str) -> asyncio.Task[Caller | None]:
+        load = self._loads.get(digest)
+        if load is None:
+            load = self._loads[digest] = asyncio.create_task(self._load(digest, token))
+            load.add_done_callback(_log_failure)
+        return load
+
+    async def _load(self, digest: str, token: str) -> Caller | None:
+        # The entry lives from when the load started: a key revoked after that is seen by the
+        # next load, which starts before this entry expires.
+        started = time.monotonic()
+        try:
+            grant = await keys.authenticate(token)
+            if grant is None:
+                self._entries.pop(digest, None)
+                return None
+            limits, tracking = await plans.policy_of(grant.workspace_id, self.defaults)
+            caller = Caller(grant, parse_networks(grant.allowed_ips), limits, tracking)
+            if len(self._entries) > 10_000:  # bounded: drop everything rather than grow
+                self._entries.clear()
+            self._entries[digest] = _Entry(caller, started + self.ttl)
+            return caller
+        finally:
+            del self._loads[digest]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    caller: Caller
+    expires: float  # monotonic time it is no longer used
+
+
+def _log_failure(load: asyncio.Task[Caller | None]) -> None:
+    """A load whose waiters all went away: its error is logged rather than lost (requests
+    that wait for a load get its error themselves)."""
+    if not load.cancelled() and (exc := load.exception()) is not None:
+        log.warning("could not load an API key: %r", exc)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -176,13 +217,18 @@ async def add_rate_limit_headers(message: Message, scope: Scope) -> None:
     message["headers"] = headers
 
 
-async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-    """Dependency ``caller``: the key the guard admitted."""
-    caller = request.state[_CALLER]
+def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    """The key the guard admitted (for hot routes that skip dependency injection)."""
+    caller = connection.state[_CALLER]
     assert isinstance(caller, Caller)  # noqa: S101 (set by the guard on every /v1 route)
     return caller
 
 
+async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    """Dependency ``caller``: the key the guard admitted."""
+    return caller_of(request)
+
+
 async def provide_workspace_id(request: Request[Any, Any, Any]) -> str:
     """Dependency ``workspace_id``: the workspace the guard authenticated."""
-    return (await provide_caller(request)).workspace_id
+    return caller_of(request).workspace_id

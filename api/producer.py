@@ -87,7 +87,9 @@ class KafkaSendProducer:
             client_id="herald-api",
             acks="all",
             enable_idempotence=True,
-            linger_ms=5,
+            # No linger: each request waits for its ack anyway, and records that arrive while a
+            # produce request is in flight are batched into the next one.
+            linger_ms=0,
             max_request_size=self._max_request_size,
             request_timeout_ms=self._request_timeout_ms,
         )

@@ -73,7 +73,10 @@ class KeyLimiter:
             if len(self._local) > 10_000:  # bounded: forget idle buckets rather than grow
                 self._local = {k: v for k, v in self._local.items() if v.lock.locked()}
             local = self._local[bucket_id] = _Local()
-        async with local.lock:
+        if local.tokens and time.monotonic() < local.expires:
+            local.tokens -= 1  # no await since the check: no other request can take it first
+            return self._verdict(local, rate, burst)
+        async with local.lock:  # one lease at a time per key; the others wait for it
             if local.tokens == 0 or time.monotonic() >= local.expires:
                 taken = await ratelimits.lease(
                     bucket_id, want=lease_size(rate, burst), rate=rate, burst=burst, now=time.time()

@@ -6,6 +6,7 @@ so a client fixes a request in one round trip.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from email.utils import quote
@@ -150,17 +151,16 @@ def _mailbox(name: str, value: str | None, errors: list[FieldError]) -> str | No
     if _BREAKS.search(value):
         errors.append(FieldError(name, "must not contain CR, LF or NUL"))
         return None
-    try:
-        checked = validate_email(value, check_deliverability=False, allow_display_name=True)
-    except EmailNotValidError as exc:
-        errors.append(FieldError(name, f"not a valid address: {exc}"))
+    checked = _address(value, named=True)
+    if isinstance(checked, str):
+        errors.append(FieldError(name, f"not a valid address: {checked}"))
         return None
-    if not checked.display_name:
-        return checked.normalized
-    display = checked.display_name
+    address, display = checked
+    if not display:
+        return address
     if _SPECIALS.search(display):
         display = f'"{quote(display)}"'
-    return f"{display} <{checked.normalized}>"
+    return f"{display} <{address}>"
 
 
 def _recipients(kind: str, value: Addresses, errors: list[FieldError]) -> list[str]:
@@ -170,13 +170,24 @@ def _recipients(kind: str, value: Addresses, errors: list[FieldError]) -> list[s
         if _BREAKS.search(raw):
             errors.append(FieldError(name, "must not contain CR, LF or NUL"))
             continue
-        try:
-            checked = validate_email(raw, check_deliverability=False)
-        except EmailNotValidError as exc:
-            errors.append(FieldError(name, f"not a valid address: {exc}"))
+        checked = _address(raw, named=False)
+        if isinstance(checked, str):
+            errors.append(FieldError(name, f"not a valid address: {checked}"))
             continue
-        addresses.append(checked.normalized)
+        addresses.append(checked[0])
     return addresses
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(value: str, *, named: bool) -> tuple[str, str] | str:
+    """(normalised address, display name), or why ``value`` is not an address. Cached: a
+    sender repeats its From (and often its recipients), and email_validator's parsing cost
+    more than all the other checks of a send together."""
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_display_name=named)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return checked.normalized, checked.display_name or ""
 
 
 def _deduplicate(*groups: list[str]) -> tuple[tuple[str, ...], ...]:
