@@ -93,7 +93,7 @@ class Worker:
 
 def build_worker(settings: Settings, mailer: Mailer) -> Worker:
     app = HeraldFaust(
-        "herald-worker",
+        topics.WORKER_GROUP,
         broker=f"kafka://{settings.bootstrap}",
         store="rocksdb://",
         datadir=str(settings.data_dir / "worker"),

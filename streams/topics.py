@@ -49,6 +49,12 @@ DEAD_LETTERS = TopicSpec("herald.deadletters", key="source topic")
 """Records an agent could not process, with the reason. Never silently dropped."""
 
 
+# The Faust app id of ``herald worker``: its consumer group, and the prefix of its tables'
+# changelog topics (``herald-worker-<table>-changelog``).
+WORKER_GROUP = "herald-worker"
+RETRY_PREFIX = "herald.sends.retry."
+
+
 def recipient_key(address: str) -> bytes:
     """The record key of the recipient-keyed topics: one address, one partition, whatever its
     case."""
@@ -58,7 +64,7 @@ def recipient_key(address: str) -> bytes:
 def retry_topic(tier: int) -> TopicSpec:
     """Deferred deliveries waiting for retry ``tier`` (each tier has one fixed delay, so every
     tier topic is ordered by due time and its reader only ever waits for its head)."""
-    return TopicSpec(f"herald.sends.retry.{tier}", key="recipient address")
+    return TopicSpec(f"{RETRY_PREFIX}{tier}", key="recipient address")
 
 
 def all_topics(retry_tiers: int) -> list[TopicSpec]:
