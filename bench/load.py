@@ -1,0 +1,108 @@
+"""HTTP load with wrk (keep-alive, 2 threads, 32 connections): at saturation, at a fixed
+rate, and as a burst of exactly N distinct sends.
+
+wrk has no fixed-rate mode; a Lua ``delay()`` of ``connections / rate`` seconds before each
+request holds every connection to its share of the rate, which is what "at half load" needs
+(latency measured on an unsaturated server, not queueing in front of a saturated one).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+THREADS = 2
+CONNECTIONS = 32
+
+
+def post_script(path: Path, key: str, body: dict[str, Any], rate: float | None = None) -> Path:
+    """A wrk script that POSTs ``body`` to ``/v1/emails`` with ``key``; at ``rate`` req/s in
+    all if given."""
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = [[{orjson.dumps(body).decode()}]]",
+        'wrk.headers["Content-Type"] = "application/json"',
+        f'wrk.headers["Authorization"] = "Bearer {key}"',
+    ]
+    if rate:
+        lines.append(f"function delay() return {CONNECTIONS * 1000 / rate:.3f} end")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def burst(url: str, key: str, body: dict[str, Any], n: int, work: Path) -> dict[str, int]:
+    """Send exactly ``n`` sends, each to its own recipient, then stop; how many got a 202 and
+    how many were refused.
+
+    wrk runs for a duration, not a count: each thread sends its share, writes its counts to a
+    file and stops; wrk itself only ends at its duration, so it gets SIGINT (on which it stops
+    and reports) once every thread has written."""
+    template = orjson.dumps({**body, "to": ["RCPT"]}).decode()
+    template = template.replace("RCPT", "burst%d.%d@example.com")
+    counts = work / "burst-counts"
+    counts.mkdir(exist_ok=True)
+    script = work / "burst.lua"
+    script.write_text(
+        f"""
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  thread:set("limit", {n // THREADS} + (next_id < {n % THREADS} and 1 or 0))
+  next_id = next_id + 1
+end
+local headers = {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {key}"}}
+local sent, accepted, refused = 0, 0, 0
+function request()
+  if sent >= limit then return wrk.format("GET", "/health") end
+  sent = sent + 1
+  return wrk.format("POST", "/v1/emails", headers, string.format([[{template}]], id, sent))
+end
+function response(status, headers, body)
+  if status == 202 then accepted = accepted + 1 elseif status ~= 200 then refused = refused + 1 end
+  if accepted + refused == limit then
+    local f = io.open("{counts}/" .. id, "w")
+    f:write(accepted .. " " .. refused)
+    f:close()
+    wrk.thread:stop()
+  end
+end
+"""
+    )
+    cmd = ["wrk", "-s", str(script), f"-t{THREADS}", f"-c{CONNECTIONS}", "-d3600s", url]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while len(list(counts.iterdir())) < THREADS:
+            if proc.poll() is not None:
+                raise RuntimeError(f"wrk ended early (exit {proc.returncode})")
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    totals = [sum(int(f.read_text().split()[i]) for f in counts.iterdir()) for i in (0, 1)]
+    return {"accepted": totals[0], "refused": totals[1]}
+
+
+def wrk(url: str, script: Path | None, seconds: float) -> dict[str, float]:
+    """Run wrk; req/s, request count, p50/p99 in ms and the non-2xx count."""
+    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", "--latency", url]
+    if script:
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    result = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+    }
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
+        if m:
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+            result[f"p{pct}"] = float(m.group(1)) * scale
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    result["errors"] = float(errors.group(1)) if errors else 0.0
+    return result
