@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -35,16 +36,21 @@ class LiveScreen(Screen[None]):
         """Draw again from the model."""
 
 
-class TimelineScreen(LiveScreen):
-    BINDINGS = [BACK]  # noqa: RUF012 (Textual reads it as a class attribute)
+class ReportScreen(LiveScreen):
+    """A title over one scrolling report, drawn again from the model on every repaint."""
 
-    def __init__(self, message_id: str) -> None:
-        super().__init__()
-        self.message_id = message_id
+    BINDINGS = [BACK]  # noqa: RUF012 (Textual reads it as a class attribute)
+    body_id = ""
+
+    def title_text(self) -> str:
+        raise NotImplementedError
+
+    def report(self) -> RenderableType:
+        raise NotImplementedError
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Timeline of {self.message_id}", classes="screen-title")
-        self.body = Static(id="timeline")
+        yield Static(self.title_text(), classes="screen-title")
+        self.body = Static(id=self.body_id)
         with VerticalScroll():
             yield self.body
         yield Footer(compact=True, show_command_palette=False)
@@ -53,10 +59,24 @@ class TimelineScreen(LiveScreen):
         self.refresh_view()
 
     def refresh_view(self) -> None:
+        self.body.update(self.report())
+
+
+class TimelineScreen(ReportScreen):
+    body_id = "timeline"
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__()
+        self.message_id = message_id
+
+    def title_text(self) -> str:
+        return f"Timeline of {self.message_id}"
+
+    def report(self) -> RenderableType:
         model = self.dashboard.model
-        events = model.timeline(self.message_id)
-        body = reports.timeline(self.message_id, events, model.timelines.limit)
-        self.body.update(body)
+        return reports.timeline(
+            self.message_id, model.timeline(self.message_id), model.timelines.limit
+        )
 
 
 class LookupScreen(LiveScreen):
@@ -111,21 +131,14 @@ class LookupScreen(LiveScreen):
         self.body.update(body)
 
 
-class DetailsScreen(LiveScreen):
-    BINDINGS = [BACK]  # noqa: RUF012
+class DetailsScreen(ReportScreen):
+    body_id = "details"
 
-    def compose(self) -> ComposeResult:
-        yield Static("Pipeline details", classes="screen-title")
-        self.body = Static(id="details")
-        with VerticalScroll():
-            yield self.body
-        yield Footer(compact=True, show_command_palette=False)
+    def title_text(self) -> str:
+        return "Pipeline details"
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
-    def refresh_view(self) -> None:
-        self.body.update(reports.details(self.dashboard.model))
+    def report(self) -> RenderableType:
+        return reports.details(self.dashboard.model)
 
 
 class FilterScreen(ModalScreen[str | None]):
