@@ -36,7 +36,9 @@ def post_script(path: Path, key: str, body: dict[str, Any], rate: float | None =
     return path
 
 
-def burst(url: str, key: str, body: dict[str, Any], n: int, work: Path) -> dict[str, int]:
+def burst(
+    url: str, key: str, body: dict[str, Any], n: int, work: Path, timeout: float = 120
+) -> dict[str, int]:
     """Send exactly ``n`` sends, each to its own recipient, then stop; how many got a 202 and
     how many were refused.
 
@@ -74,12 +76,16 @@ function response(status, headers, body)
 end
 """
     )
-    cmd = ["wrk", "-s", str(script), f"-t{THREADS}", f"-c{CONNECTIONS}", "-d3600s", url]
+    # A request wrk gives up on never reaches response(), so its thread would never finish:
+    # the timeout is far beyond any answer a working API gives.
+    cmd = ["wrk", "-s", str(script), f"-t{THREADS}", f"-c{CONNECTIONS}", "-d3600s"]
+    cmd += ["--timeout", f"{timeout:.0f}s", url]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + n / 10 + 2 * timeout  # even at 10 sends/s
     try:
         while len(list(counts.iterdir())) < THREADS:
-            if proc.poll() is not None:
-                raise RuntimeError(f"wrk ended early (exit {proc.returncode})")
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the burst did not finish (wrk exit {proc.returncode})")
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGINT)
