@@ -181,7 +181,8 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
     # after the wait is counted as lost below.
     with contextlib.suppress(AssertionError):
         await wait_sent(sent_before + accepted, timeout=300)
-    lost = accepted - (await sent_count() - sent_before)
+    delivered = await sent_count() - sent_before
+    lost = max(0, accepted - delivered)
 
     print("suppression propagation ...", file=sys.stderr)
     spread = await propagation.measure(stack)
@@ -215,8 +216,9 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
         (
             f"End to end, burst of {BURST:,} sends (wrk, one recipient each)",
             f"{accepted / e2e_s:,.0f} emails/s",
-            f"{accepted:,} accepted ({sent['refused']} refused), the last relayed at "
-            f"{e2e_s:.1f} s; **lost {lost}** (accepted, never sent)",
+            f"{accepted:,} accepted, {sent['refused']} refused, {sent['unanswered']} unanswered "
+            f"(wrk connection errors); the last relayed at {e2e_s:.1f} s; {delivered:,} sent; "
+            f"**lost {lost}** (accepted, never sent)",
         ),
         (
             f"Suppression propagation ({spread['trials']} trials, a send every 20 ms)",
