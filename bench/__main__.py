@@ -113,7 +113,7 @@ async def main() -> None:
                 rows.append(ceiling_row(await kafka_ceiling.measure(settings.bootstrap, settings)))
         finally:
             sink.stop()
-    rows += stopped_rows()
+    rows += await asyncio.to_thread(stopped_rows)  # they run their own event loops
     rows.append(await restart_row())
     rows.append(await dashboard_row())
     report(rows)
