@@ -4,8 +4,9 @@
 Delivery semantics (DESIGN.md): at-least-once with a ledger keyed by message id. A delivery is
 marked ``sending`` (and the mark flushed to the changelog) before SMTP, and ``sent`` after the
 relay's 250, before the batch's offsets are committed. A record seen again whose ledger entry is
-terminal is skipped; one left ``sending`` by a crash is sent again with the same Message-ID and
-its event says ``possible_duplicate``.
+terminal is not sent again, but its outcome event is published again (the ledger keeps it); one
+left ``sending`` by a crash is sent again with the same Message-ID and its event says
+``possible_duplicate``.
 """
 
 from __future__ import annotations
@@ -95,9 +96,15 @@ def register(worker: Worker, mailer: Mailer) -> None:
                 detail["bounce"] = bounce_kind(result.enhanced, result.reply)
                 detail["diagnostic"] = result.reply
             event = event_for(d, state, at=now, **detail)
+        record = encode(event)
         with event_context.current(p.event):
-            ledger[d.message_id] = {"state": state, "attempt": d.attempt, "reply": result.reply}
-        await worker.outcomes.send(key=d.message_id.encode(), value=encode(event))
+            ledger[d.message_id] = {
+                "state": state,
+                "attempt": d.attempt,
+                "reply": result.reply,
+                "event": record.decode(),  # published again if this record comes back
+            }
+        await worker.outcomes.send(key=d.message_id.encode(), value=record)
 
     async def dispatch(stream: Any) -> None:
         async for events in stream.take_events(settings.worker_batch, within=0.02):
@@ -107,7 +114,15 @@ def register(worker: Worker, mailer: Mailer) -> None:
                     delivery = decode(event.value, Delivery)
                     entry = ledger.get(delivery.message_id)
                     if entry and entry["state"] in TERMINAL:
-                        continue  # already done: a redelivered record, not a new send
+                        # Already done: a redelivered record, not a new send. The table's
+                        # local store is written at once, its changelog and the outcome only
+                        # when flushed, so after a crash the entry can say "sent" while the
+                        # event never reached Kafka: publish it again (the timeline knows its
+                        # id, so a copy that did arrive changes nothing).
+                        if "event" in entry:
+                            key = delivery.message_id.encode()
+                            await worker.outcomes.send(key=key, value=entry["event"].encode())
+                        continue
                     duplicate = bool(entry) and entry["state"] == "sending"
                     with event_context.current(event):
                         ledger[delivery.message_id] = {
