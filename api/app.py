@@ -10,6 +10,7 @@ them within a second, and a key's limit holds for all of them together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -129,6 +130,9 @@ async def serve(settings: Settings) -> None:
     certificate and key are configured (checked first, so a bad pair is one clear error)."""
     if settings.tls_cert is not None and settings.tls_key is not None:
         check_tls_files(settings.tls_cert, settings.tls_key)
+    logging.basicConfig(
+        level=settings.log_level, format="[%(asctime)s] [%(levelname)s] %(message)s"
+    )
     producer = KafkaSendProducer(
         settings.bootstrap, max_request_size=settings.max_body_bytes + 64 * 1024
     )
@@ -138,7 +142,7 @@ async def serve(settings: Settings) -> None:
             app,
             host=settings.api_host,
             port=settings.api_port,
-            log_level="warning",
+            log_level=settings.log_level.lower(),
             access_log=False,
             # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; Herald decides
             # which proxies to believe itself (HERALD_TRUSTED_PROXIES, api.client_ip).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     # --- worker ------------------------------------------------------------------------------
     worker_batch: int = Field(
         256, gt=0, description="Most deliveries a worker dispatches as one batch."
+    )
+
+    # --- operations --------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", description="Least severe log lines the worker and the API write."
     )
 
     @field_validator("trusted_proxies")

@@ -20,7 +20,7 @@ def run_worker(settings: Settings) -> None:
     mailer = SmtpPoolMailer.from_settings(settings)
     worker = build_worker(settings, mailer)
     # Faust's Worker owns the event loop and turns SIGTERM/SIGINT into a clean stop.
-    runner = faust.Worker(worker.app, loglevel="WARNING", quiet=True)
+    runner = faust.Worker(worker.app, loglevel=settings.log_level, quiet=True)
     # Faust's progress spinner sets the root logger to DEBUG, so every debug line of aiokafka
     # (one per produced record) would be formatted for nothing: about 5% of the worker's time.
     runner.spinner = None

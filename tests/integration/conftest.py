@@ -15,6 +15,16 @@ from tests.integration.stack import Stack, broker_settings
 from tests.support.smtp_server import SmtpTestServer
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed integration test reports the stack's process stacks and logs with it."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    stack = getattr(item, "funcargs", {}).get("stack")
+    if report.when == "call" and report.failed and isinstance(stack, Stack):
+        report.sections.append(("herald processes", stack.post_mortem()))
+
+
 @pytest.fixture
 async def kafka(tmp_path: Path) -> AsyncIterator[str]:
     settings = broker_settings(tmp_path / "broker")

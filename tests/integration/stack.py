@@ -75,6 +75,7 @@ class Stack:
             "HERALD_RETRY_SCHEDULE": "[0.5, 1.0, 2.0]",
             "HERALD_WORKSPACE_SEND_RATE": "5000",
             "HERALD_WORKSPACE_SEND_BURST": "5000",
+            "HERALD_LOG_LEVEL": "INFO",  # a failing test shows what the processes did
             **self.extra_env,
         }
 
@@ -127,9 +128,26 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            f"--- {p.name}\n{p.read_text(errors='replace')[-6000:]}"
             for p in sorted(self.workdir.glob("*.log"))
         )
+
+    def post_mortem(self) -> str:
+        """What a failed test's report shows: the Python stacks of the processes still
+        running (py-spy: threads blocked in a driver or a lock show up there), then the logs."""
+        dumps = []
+        spy = Path(sys.executable).with_name("py-spy")
+        for part, proc in self.procs.items():
+            if proc.poll() is None and spy.exists():
+                done = subprocess.run(
+                    [str(spy), "dump", "--pid", str(proc.pid)],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
+                dumps.append(f"--- py-spy dump of {part}\n{done.stdout}{done.stderr}")
+        return "\n".join([*dumps, self.logs()])
 
     async def wait_api(self, timeout: float = 60) -> None:
         async def healthy() -> bool:
