@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from agents import (
     autosuppress,
@@ -26,6 +25,7 @@ from agents import (
     webhook_project,
 )
 from agents.mailer import Mailer
+from agents.transport import Transport
 from agents.webhook_directory import EndpointDirectory
 from agents.webhook_http import WebhookClient
 from agents.webhook_lanes import Deliveries
@@ -37,23 +37,12 @@ from streams.webhook_secrets import Sealer
 from tables.hot import HotTables, declare_tables
 
 
-class _IdempotentProducer(faust_aiokafka.Producer):
-    # Faust only turns idempotence on inside transactions; Herald wants it on every produce
-    # (DESIGN.md: producers acks=all + idempotence, so a retried produce never duplicates).
-    def _settings_extra(self) -> dict[str, Any]:
-        return {"acks": "all", "enable_idempotence": True}
-
-
-class _Transport(faust_aiokafka.Transport):
-    Producer = _IdempotentProducer
-
-
 class HeraldFaust(faust.App):
     def _new_transport(self) -> Any:
-        return _Transport(self.conf.broker_consumer, self)
+        return Transport(self.conf.broker_consumer, self)
 
     def _new_producer_transport(self) -> Any:
-        return _Transport(self.conf.broker_producer, self)
+        return Transport(self.conf.broker_producer, self)
 
 
 @dataclass(frozen=True)
@@ -90,6 +79,10 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",  # a new group must not skip accepted mail
         broker_commit_interval=1.0,
+        # A worker that died holds its partitions until its session expires: 10 s, not
+        # Faust's 60. Heartbeats come from the consumer's own thread, so a busy agent loop
+        # cannot make the session lapse.
+        broker_session_timeout=10.0,
         # Retry agents sleep until their head record is due: a rebalance must not wait for them.
         stream_wait_empty=False,
         web_enabled=False,

@@ -1,0 +1,75 @@
+"""The worker's Kafka clients: Faust's aiokafka driver with two corrections Herald relies on.
+
+- **Idempotent produce.** Faust only turns idempotence on inside transactions; Herald wants it
+  on every produce (DESIGN.md: producers ``acks=all`` + idempotence, so a retried produce never
+  duplicates).
+- **No skipped records.** Faust's consumer treats a jump in a partition's offsets as a gap (what
+  compaction or transaction markers leave) and commits past it. On Herald's topics, which are
+  neither compacted nor transactional, a jump only happens when records fetched around a
+  rebalance were dropped before reaching the agents (faust-streaming issues 216 and 606): seen
+  after a restarted worker, 34 sends were never dispatched and their offsets were committed.
+  Such a jump now sends the partition back to the last offset read, once; records read twice
+  are harmless, every agent being at-least-once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.topics import all_topics
+
+log = logging.getLogger(__name__)
+
+_COMPACTED = frozenset(spec.name for spec in all_topics(0) if spec.compacted)
+
+
+def contiguous(topic: str) -> bool:
+    """Whether the topic's offsets never jump: Herald's own topics (not the changelogs, named
+    after the worker group) that are not compacted."""
+    return topic.startswith("herald.") and topic not in _COMPACTED
+
+
+class _IdempotentProducer(faust_aiokafka.Producer):
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class _GaplessConsumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rewound: dict[Any, int] = {}  # partition -> offset it was last sent back to
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:  # noqa: ASYNC109 (Faust's signature)
+        rewinding: set[Any] = set()
+        async for tp, message in super().getmany(timeout):
+            if tp in rewinding:
+                continue  # fetched again after the rewind
+            # The offset last handed to the agents, or (just after a seek) the next one due.
+            read = self._read_offset[tp]
+            if (
+                read is not None
+                and message.offset > read + 1
+                and contiguous(tp.topic)
+                and self._rewound.get(tp) != read
+            ):
+                log.warning(
+                    "%s[%d]: offsets %d to %d were skipped by the fetch; reading them again",
+                    tp.topic,
+                    tp.partition,
+                    read + 1,
+                    message.offset - 1,
+                )
+                self._rewound[tp] = read
+                rewinding.add(tp)
+                await self.seek(tp, read)
+                continue
+            yield tp, message
+
+
+class Transport(faust_aiokafka.Transport):
+    Consumer = _GaplessConsumer
+    Producer = _IdempotentProducer
