@@ -25,7 +25,7 @@ from agents import (
     webhook_project,
 )
 from agents.mailer import Mailer
-from agents.transport import Transport
+from agents.transport import TableManager, Transport
 from agents.webhook_directory import EndpointDirectory
 from agents.webhook_http import WebhookClient
 from agents.webhook_lanes import Deliveries
@@ -86,6 +86,7 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         # Retry agents sleep until their head record is due: a rebalance must not wait for them.
         stream_wait_empty=False,
         web_enabled=False,
+        TableManager=TableManager,
     )
 
     def topic(*specs: topics.TopicSpec) -> Any:
