@@ -12,10 +12,13 @@ corrections Herald relies on.
   Such a jump now sends the partition back to the last offset read, once (records deleted by
   retention meanwhile cannot be read again: the same jump seen twice is let through). Records
   read twice are harmless, every agent being at-least-once.
-- **Seek, then fetch.** At the end of a recovery Faust resumes the stream partitions and only
-  then seeks them to their committed offsets, while the fetcher already runs: records fetched
-  in between were lost to the agents (8 sends of a restarted worker, with no jump to see).
-  The seek now comes first.
+- **Seek, then fetch.** At the end of a recovery Faust resumes the stream partitions, seeks
+  them to their committed offsets while the fetcher already runs, and then resumes its flow
+  control, which empties every agent's queue (mode's ``FlowControlEvent.resume`` clears the
+  queues it manages). Records fetched in between were thrown away with their offsets already
+  marked read: 8 sends of a restarted worker were never dispatched, with no jump to see. The
+  partitions are now sought while still paused, and resumed just before the flow, with no
+  fetch in between.
 """
 
 from __future__ import annotations
