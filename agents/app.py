@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from mode.utils.objects import cached_property
 
 from agents import (
     autosuppress,
@@ -25,7 +26,7 @@ from agents import (
     webhook_project,
 )
 from agents.mailer import Mailer
-from agents.transport import TableManager, Transport
+from agents.transport import FlowControl, Transport
 from agents.webhook_directory import EndpointDirectory
 from agents.webhook_http import WebhookClient
 from agents.webhook_lanes import Deliveries
@@ -43,6 +44,10 @@ class HeraldFaust(faust.App):
 
     def _new_producer_transport(self) -> Any:
         return Transport(self.conf.broker_producer, self)
+
+    @cached_property
+    def flow_control(self) -> FlowControl:
+        return FlowControl(loop=self.loop)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,6 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         # Retry agents sleep until their head record is due: a rebalance must not wait for them.
         stream_wait_empty=False,
         web_enabled=False,
-        TableManager=TableManager,
     )
 
     def topic(*specs: topics.TopicSpec) -> Any:

@@ -1,4 +1,4 @@
-"""The worker's Kafka plumbing: Faust's aiokafka driver and table recovery, with three
+"""The worker's Kafka plumbing: Faust's aiokafka driver and flow control, with three
 corrections Herald relies on.
 
 - **Idempotent produce.** Faust only turns idempotence on inside transactions; Herald wants it
@@ -12,27 +12,24 @@ corrections Herald relies on.
   Such a jump now sends the partition back to the last offset read, once (records deleted by
   retention meanwhile cannot be read again: the same jump seen twice is let through). Records
   read twice are harmless, every agent being at-least-once.
-- **Seek, then fetch.** At the end of a recovery Faust resumes the stream partitions, seeks
-  them to their committed offsets while the fetcher already runs, and then resumes its flow
-  control, which empties every agent's queue (mode's ``FlowControlEvent.resume`` clears the
-  queues it manages). Records fetched in between were thrown away with their offsets already
-  marked read: 8 sends of a restarted worker were never dispatched, with no jump to see. The
-  partitions are now sought while still paused, and resumed just before the flow, with no
-  fetch in between.
+- **No emptied queues.** At the end of a recovery Faust resumes the stream partitions, seeks
+  them to their committed offsets while the fetcher runs, then resumes its flow control again,
+  and mode's ``FlowControlEvent.resume`` empties every agent's queue even when the flow already
+  runs. Records fetched meanwhile were thrown away with their offsets already marked read: 8
+  sends of a restarted worker were never dispatched, with no jump to see. Resuming a running
+  flow now changes nothing; those records are handled, and read again after the seek.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka.errors import IllegalStateError
-from faust.tables.manager import TableManager as FaustTableManager
-from faust.tables.recovery import Recovery as FaustRecovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.utils.queues import FlowControlEvent
 
 from streams.topics import all_topics
 
@@ -91,46 +88,10 @@ class Transport(faust_aiokafka.Transport):
     Producer = _IdempotentProducer
 
 
-class Recovery(FaustRecovery):
-    async def on_recovery_completed(self, generation_id: int = 0) -> None:
-        # faust-streaming 0.15's method, with the seek moved before the resume.
-        consumer = self.app.consumer
-        self.log.info("Restore complete!")
-        await self.app.on_rebalance_complete.send()
-        self._set_recovery_ended()
-        done = [
-            asyncio.ensure_future(
-                table.on_recovery_completed(
-                    self.actives_for_table[table], self.standbys_for_table[table]
-                )
-            )
-            for table in self.tables.values()
-        ]
-        if done:
-            await asyncio.wait(done)
-        assignment = consumer.assignment()
-        if self.app.consumer_generation_id != generation_id:
-            self.log.warning("Recovery rebalancing again")
-            return
-        if assignment:
-            self.log.info("Seek stream partitions to committed offsets.")
-            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
-        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
-        self.completed.set()
-        self.app.flow_control.resume()
-        consumer.resume_flow()
-        app: Any = self.app
-        await app._fetcher.maybe_start()
-        self.tables.on_actives_ready()
-        if not self.app.assignor.assigned_standbys():
-            self.tables.on_standbys_ready()
-        self.app.on_rebalance_end()
-        self.log.info("Worker ready")
+class FlowControl(FlowControlEvent):
+    """Faust's flow control, except that resuming a flow that already runs changes nothing
+    (mode's ``resume`` also empties every agent's queue, whatever the state)."""
 
-
-class TableManager(FaustTableManager):
-    @property
-    def recovery(self) -> FaustRecovery:
-        if self._recovery is None:
-            self._recovery = Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
-        return self._recovery
+    def resume(self) -> None:
+        if not self.is_active():
+            super().resume()

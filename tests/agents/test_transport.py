@@ -1,5 +1,6 @@
 """The worker's consumer never lets a fetch skip records of Herald's topics: a jump in offsets
-sends the partition back to read them (once), instead of Faust committing past them."""
+sends the partition back to read them (once), instead of Faust committing past them; and
+resuming a flow that runs never empties the agents' queues."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.utils.queues import FlowControlQueue
 
-from agents.transport import Transport, contiguous
+from agents.transport import FlowControl, Transport, contiguous
 
 
 @dataclass(frozen=True)
@@ -104,3 +106,15 @@ def test_which_topics_are_contiguous() -> None:
     assert contiguous("herald.sends.retry.0")
     assert not contiguous("herald.webhooks")  # compacted
     assert not contiguous("herald-worker-ledger-changelog")
+
+
+async def test_resuming_a_running_flow_keeps_what_the_agents_have_queued() -> None:
+    flow = FlowControl()  # suspended, as Faust starts it
+    queue: FlowControlQueue[int] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    flow.resume()
+    queue.put_nowait(1)
+    flow.resume()  # what Faust does again at the end of a recovery
+    assert queue.qsize() == 1
+    flow.suspend()  # a rebalance: what was queued is dropped when the flow comes back
+    flow.resume()
+    assert queue.qsize() == 0
