@@ -96,6 +96,7 @@ async def main() -> None:
                         "HERALD_KEY_REQUEST_BURST": "1000000",
                         "HERALD_SMTP_POOL_SIZE": "16",
                         "HERALD_WEBHOOK_ALLOW_LOOPBACK": "true",  # the receiver is on loopback
+                        "HERALD_LOG_LEVEL": "WARNING",  # the default, not the tests' INFO
                     },
                 )
                 stack.cli("db", "migrate")

@@ -199,6 +199,7 @@ async def measure(entries: int = 1_000_000) -> dict[str, Any]:
                 bootstrap=broker.bootstrap,
                 smtp=Sink(f"smtp://127.0.0.1:{free_port()}"),  # type: ignore[arg-type]
                 workdir=work,
+                extra_env={"HERALD_LOG_LEVEL": "WARNING"},
             )
             # The worker's own settings, as Stack's environment gives them to the process.
             settings = Settings(

@@ -52,6 +52,17 @@ async def test_the_seed_request_is_delivered_once_and_its_status_is_queryable(st
         assert len(stack.smtp.messages) == 1
 
 
+async def test_mail_accepted_before_any_worker_ran_is_delivered_by_the_first(stack: Stack):
+    """The API accepts while no worker has ever run (a new consumer group, nothing committed);
+    the first worker to start delivers it."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        accepted = await send(client, stack, {**SEED, "to": ["early@example.com"]})
+        stack.start("worker")
+        [received] = await stack.smtp.wait_for(1, timeout=120)
+        assert received.rcpt_tos == ("early@example.com",)
+        await stack.wait_status(client, accepted["messages"][0]["id"], "sent")
+
+
 async def test_each_recipient_gets_its_own_copy_and_bcc_stays_hidden(stack: Stack):
     stack.start("worker")
     body = {
