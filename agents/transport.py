@@ -67,12 +67,15 @@ class _GaplessConsumer(faust_aiokafka.Consumer):
                 and contiguous(tp.topic)
                 and self._rewound.get(tp) != read
             ):
+                # Also seen just after Faust's own seek to the committed offset, with records
+                # fetched before it still arriving: reading again is right then too.
                 log.warning(
-                    "%s[%d]: offsets %d to %d were skipped by the fetch; reading them again",
+                    "%s[%d]: offset %d came after %d; reading again from %d",
                     tp.topic,
                     tp.partition,
-                    read + 1,
-                    message.offset - 1,
+                    message.offset,
+                    read,
+                    read,
                 )
                 self._rewound[tp] = read
                 rewinding.add(tp)
