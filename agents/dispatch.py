@@ -101,7 +101,6 @@ def register(worker: Worker, mailer: Mailer) -> None:
             ledger[d.message_id] = {
                 "state": state,
                 "attempt": d.attempt,
-                "reply": result.reply,
                 "event": record.decode(),  # published again if this record comes back
             }
         await worker.outcomes.send(key=d.message_id.encode(), value=record)

@@ -19,8 +19,9 @@ from config.settings import Settings
 @dataclass(frozen=True)
 class HotTables:
     ledger: Any
-    """message id -> {"state": "sending"|"sent"|"deferred"|"bounced"|"failed", "attempt": n,
-    "reply": str}. Read and written by dispatch (topic ``herald.sends.ready``)."""
+    """message id -> {"state": "sending"|"sent"|"deferred"|"bounced"|"failed", "attempt": n},
+    and once the attempt has an outcome, "event": the encoded outcome event (published again if
+    the record comes back). Read and written by dispatch (topic ``herald.sends.ready``)."""
 
     buckets: Any
     """workspace id -> [tokens, updated_at]: the workspace send token bucket. Written by
