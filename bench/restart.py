@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,12 @@ from agents.mailer import MemoryMailer
 from agents.suppressions import applied
 from api.producer import KafkaSendProducer
 from bench.kafka_ceiling import seed_record
+from bench.lookups import hard_bounce
 from config.broker import EmbeddedBroker
 from config.settings import Settings
 from streams.admin import ensure_topics
-from streams.records import Event, Suppression, SuppressionChange, decode
-from streams.suppressions import address_value, entry_id, table_key
+from streams.records import Event, SuppressionChange, decode
+from streams.suppressions import table_key
 from streams.topics import EVENTS, TopicSpec, all_topics, recipient_key
 from tables import database
 from tests.integration.stack import PARTITIONS, Stack, broker_settings, free_port
@@ -65,16 +66,9 @@ class Sink:
 
 
 def _change(i: int) -> SuppressionChange:
-    """The i-th entry, as an automatic hard-bounce suppression would add it."""
-    value = address_value(f"user{i}@example.com")
-    entry = Suppression(
-        id=entry_id(WORKSPACE, "global", "", value),
-        workspace_id=WORKSPACE,
-        value=value,
-        scope="global",
-        scope_value="",
-        reason="hard_bounce",
-        source="bounce",
+    """The i-th entry, with what a real bounce leaves on it (so the changelog has real sizes)."""
+    entry = replace(
+        hard_bounce(WORKSPACE, i),
         created_at=1_700_000_000.0 + i,
         message_id=f"msg_01jtj8m4t6v2k9c3x5{i:08d}",
         detail="550 5.1.1 <user@example.com>: Recipient address rejected: User unknown",
