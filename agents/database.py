@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _connected: set[str] = set()  # database URLs this process has bound the tables to
+# One binding at a time: a second connect() rebinds every table to a new engine, and a write
+# transaction opened on the first engine then waits on its own lock (SQLite) until it times out.
+_binding: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _bind(settings: Settings) -> None:
+    url = settings.effective_database_url
+    lock = _binding.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        if url not in _connected:
+            await database.connect(settings)
+            _connected.add(url)
 
 
 async def write_until_done(
@@ -31,10 +46,8 @@ async def write_until_done(
     delay = 0.5
     while True:
         try:
-            url = settings.effective_database_url
-            if url not in _connected:
-                await database.connect(settings)
-                _connected.add(url)
+            if settings.effective_database_url not in _connected:
+                await _bind(settings)
             await write(batch)
             return
         except Exception as exc:  # the database is down or refusing: wait and try again
