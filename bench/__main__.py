@@ -33,7 +33,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,12 +41,10 @@ from bench import buckets, dashboard, kafka_ceiling, lookups, propagation, resta
 from bench.load import burst, post_script, wrk
 from bench.memory import Peak, rss_mib
 from bench.sink import Sink, require, smtp_source
-from config.broker import EmbeddedBroker
-from streams.admin import ensure_topics
-from streams.topics import all_topics
+from bench.stack import broker_and_sink, start_api
 from tables import database
 from tables.db import Message
-from tests.integration.stack import Stack, broker_settings, eventually, free_port
+from tests.integration.stack import Stack, eventually
 from tests.support.seed import SEED
 
 BURST = int(os.environ.get("HERALD_BENCH_BURST", "20000"))
@@ -75,46 +72,20 @@ async def main() -> None:
     require("wrk", "wrk")
     require("smtp-source", "postfix")
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
-        work = Path(tmp)
-        settings = broker_settings(work / "broker")
-        sink = Sink(free_port())
+    async with broker_and_sink("herald-bench-") as (settings, sink, work):
+        rows.append(smtp_row(sink))
+        stack = start_api(settings, sink, work)
+        engine = await database.connect(stack.settings)
         try:
-            async with EmbeddedBroker(settings):
-                await ensure_topics(settings, all_topics(3))
-                rows.append(smtp_row(sink))
-                stack = Stack(
-                    bootstrap=settings.bootstrap,
-                    smtp=sink,  # type: ignore[arg-type]
-                    workdir=work,
-                    extra_env={
-                        "HERALD_WORKSPACE_SEND_RATE": "1000000",
-                        "HERALD_WORKSPACE_SEND_BURST": "1000000",
-                        # The bench measures the pipeline, not the limiter: a key that never
-                        # waits (its leases are large, so the shared bucket is rarely touched).
-                        "HERALD_KEY_REQUEST_RATE": "1000000",
-                        "HERALD_KEY_REQUEST_BURST": "1000000",
-                        "HERALD_SMTP_POOL_SIZE": "16",
-                        "HERALD_WEBHOOK_ALLOW_LOOPBACK": "true",  # the receiver is on loopback
-                        "HERALD_LOG_LEVEL": "WARNING",  # the default, not the tests' INFO
-                    },
-                )
-                stack.cli("db", "migrate")
-                stack.key = stack.cli("keys", "create", "--workspace", "bench").stdout.strip()
-                stack.start("api")
-                engine = await database.connect(stack.settings)
-                try:
-                    await stack.wait_api()
-                    rows += await measure(stack, sink, work)
-                finally:
-                    stack.stop_all()
-                    await database.close(engine)
-                # After the stack: Herald's side produces real send requests, which a running
-                # worker would go on to deliver.
-                print("kafka ceiling ...", file=sys.stderr)
-                rows.append(ceiling_row(await kafka_ceiling.measure(settings.bootstrap, settings)))
+            await stack.wait_api()
+            rows += await measure(stack, sink, work)
         finally:
-            sink.stop()
+            stack.stop_all()
+            await database.close(engine)
+        # After the stack: Herald's side produces real send requests, which a running
+        # worker would go on to deliver.
+        print("kafka ceiling ...", file=sys.stderr)
+        rows.append(ceiling_row(await kafka_ceiling.measure(settings.bootstrap, settings)))
     rows += await asyncio.to_thread(stopped_rows)  # they run their own event loops
     rows.append(await restart_row())
     rows.append(dashboard_row())
