@@ -18,7 +18,6 @@ from agents import (
     expand,
     project,
     retry,
-    screen,
     suppressions,
     timeline,
     webhook_delivery,
@@ -59,7 +58,6 @@ class Worker:
     tables: HotTables
     requested: Any
     by_recipient: Any
-    ready: Any
     outcomes: Any
     events: Any
     suppressions: Any
@@ -76,7 +74,7 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         topics.WORKER_GROUP,
         broker=f"kafka://{settings.bootstrap}",
         store="rocksdb://",
-        datadir=str(settings.data_dir / "worker"),
+        datadir=str(settings.effective_worker_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0 if settings.replication_factor == 1 else 1,
@@ -110,7 +108,6 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         tables=declare_tables(app, settings),
         requested=topic(topics.SENDS_REQUESTED),
         by_recipient=topic(topics.SENDS_BY_RECIPIENT),
-        ready=topic(topics.SENDS_READY),
         outcomes=topic(topics.OUTCOMES),
         events=topic(topics.EVENTS),
         suppressions=topic(topics.SUPPRESSIONS),
@@ -122,7 +119,6 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         retries=tuple(topic(topics.retry_topic(i)) for i in range(len(settings.retry_schedule))),
     )
     expand.register(worker)
-    screen.register(worker)
     dispatch.register(worker, mailer)
     retry.register(worker)
     timeline.register(worker)

@@ -1,5 +1,9 @@
-"""Dispatch: throttle per workspace, keep the send ledger, deliver over SMTP, report outcomes
-(``herald.sends.ready`` -> relay, ``herald.events``, retry topics).
+"""Dispatch: screen, throttle per workspace, keep the send ledger, deliver over SMTP, report
+outcomes (``herald.sends.by_recipient`` -> relay, ``herald.outcomes``, retry topics).
+
+One stage per delivery: the suppression check (:mod:`agents.screen`), the ledger and the
+throttle all live on the recipient's partition, so a delivery is read once between expand and
+the relay, and one workspace's mail spreads over every partition and every worker.
 
 Delivery semantics (DESIGN.md): at-least-once with a ledger keyed by message id. A delivery is
 marked ``sending`` (and the mark flushed to the changelog) before SMTP, and ``sent`` after the
@@ -7,6 +11,11 @@ relay's 250, before the batch's offsets are committed. A record seen again whose
 terminal is not sent again, but its outcome event is published again (the ledger keeps it); one
 left ``sending`` by a crash is sent again with the same Message-ID and its event says
 ``possible_duplicate``.
+
+The workspace throttle is a token bucket per workspace and partition, each refilled at the
+rate divided by the partition count (its burst likewise): however many workers run, a
+workspace never sends faster than its rate. Mail to a few recipients only gets the shares of
+their partitions, so it is throttled below the rate, never above it.
 """
 
 from __future__ import annotations
@@ -25,12 +34,14 @@ from agents.mailer import Mailer, SendResult
 from agents.outcomes import event_for
 from agents.ratelimit import Bucket, take
 from agents.retry_policy import plan_retry
+from agents.screen import suppression_of
 from streams import topics
 from streams.records import Delivery, EventType, decode, encode
 from streams.topics import recipient_key
 
 if TYPE_CHECKING:
     from agents.app import Worker
+    from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,29 +55,38 @@ class Pending:
     possible_duplicate: bool
 
 
+def bucket_key(workspace_id: str, partition: int) -> str:
+    return f"{workspace_id}|{partition}"
+
+
+async def throttle(buckets: Any, batch: list[Pending], settings: Settings) -> None:
+    """Take one token per delivery from its workspace's bucket on the delivery's partition;
+    wait out any debt."""
+    shares = settings.topic_partitions
+    groups: dict[tuple[str, int], list[Pending]] = defaultdict(list)
+    for p in batch:
+        groups[p.delivery.workspace_id, p.event.message.partition].append(p)
+    wait = 0.0
+    now = time.time()
+    for (workspace_id, partition), items in groups.items():
+        # The newest record carries the workspace's current plan.
+        limit = items[-1].delivery.limit
+        rate = (limit.rate if limit else settings.workspace_send_rate) / shares
+        burst = (limit.burst if limit else settings.workspace_send_burst) / shares
+        key = bucket_key(workspace_id, partition)
+        bucket = Bucket.from_json(buckets.get(key), burst=burst, now=now)
+        bucket, need = take(bucket, len(items), now=now, rate=rate, burst=burst)
+        with event_context.current(items[-1].event):
+            buckets[key] = bucket.to_json()
+        wait = max(wait, need)
+    if wait > 0:
+        await asyncio.sleep(wait)
+
+
 def register(worker: Worker, mailer: Mailer) -> None:
     settings = worker.settings
     ledger = worker.tables.ledger
-
-    async def throttle(batch: list[Pending]) -> None:
-        """Take one token per delivery from its workspace's bucket; wait out any debt."""
-        by_workspace: dict[str, list[Pending]] = defaultdict(list)
-        for p in batch:
-            by_workspace[p.delivery.workspace_id].append(p)
-        wait = 0.0
-        now = time.time()
-        for workspace_id, items in by_workspace.items():
-            # The newest record carries the workspace's current plan.
-            limit = items[-1].delivery.limit
-            rate = limit.rate if limit else settings.workspace_send_rate
-            burst = limit.burst if limit else settings.workspace_send_burst
-            bucket = Bucket.from_json(worker.tables.buckets.get(workspace_id), burst=burst, now=now)
-            bucket, need = take(bucket, len(items), now=now, rate=rate, burst=burst)
-            with event_context.current(items[-1].event):
-                worker.tables.buckets[workspace_id] = bucket.to_json()
-            wait = max(wait, need)
-        if wait > 0:
-            await asyncio.sleep(wait)
+    suppressions = worker.tables.suppressions
 
     async def report(p: Pending, result: SendResult) -> None:
         d, now = p.delivery, time.time()
@@ -106,11 +126,13 @@ def register(worker: Worker, mailer: Mailer) -> None:
         await worker.outcomes.send(key=d.message_id.encode(), value=record)
 
     async def dispatch(stream: Any) -> None:
+        source = topics.SENDS_BY_RECIPIENT.name
         async for events in stream.take_events(settings.worker_batch, within=0.02):
             batch: list[Pending] = []
             for event in events:
-                async with guard(worker.dead_letters, topics.SENDS_READY.name, event.value):
+                async with guard(worker.dead_letters, source, event.value):
                     delivery = decode(event.value, Delivery)
+                    key = delivery.message_id.encode()
                     entry = ledger.get(delivery.message_id)
                     if entry and entry["state"] in TERMINAL:
                         # Already done: a redelivered record, not a new send. The table's
@@ -119,8 +141,14 @@ def register(worker: Worker, mailer: Mailer) -> None:
                         # event never reached Kafka: publish it again (the timeline knows its
                         # id, so a copy that did arrive changes nothing).
                         if "event" in entry:
-                            key = delivery.message_id.encode()
                             await worker.outcomes.send(key=key, value=entry["event"].encode())
+                        continue
+                    stop = suppression_of(suppressions, delivery)
+                    if stop is not None:
+                        suppressed = event_for(
+                            delivery, "suppressed", at=time.time(), suppression=stop
+                        )
+                        await worker.outcomes.send(key=key, value=encode(suppressed))
                         continue
                     duplicate = bool(entry) and entry["state"] == "sending"
                     with event_context.current(event):
@@ -131,7 +159,7 @@ def register(worker: Worker, mailer: Mailer) -> None:
                     batch.append(Pending(event, delivery, duplicate))
             if not batch:
                 continue
-            await throttle(batch)
+            await throttle(worker.tables.buckets, batch, settings)
             # The "sending" marks must be durable before any SMTP DATA goes out.
             await worker.app.producer.flush()
             results = await asyncio.gather(
@@ -142,7 +170,7 @@ def register(worker: Worker, mailer: Mailer) -> None:
                     # A mailer bug must not lose the mail: treat it as a temporary failure.
                     log.error("mailer failed on %s: %r", p.delivery.message_id, result)
                     result = SendResult("deferred", None, None, "internal error, will retry")
-                async with guard(worker.dead_letters, topics.SENDS_READY.name, p.event.value):
+                async with guard(worker.dead_letters, source, p.event.value):
                     await report(p, result)
 
-    worker.app.agent(worker.ready, name="dispatch")(dispatch)
+    worker.app.agent(worker.by_recipient, name="dispatch")(dispatch)

@@ -1,4 +1,4 @@
-"""Suppressions: keep the screen stage's table of entries, and the database's copy
+"""Suppressions: keep dispatch's table of entries, and the database's copy
 (``herald.suppressions`` -> table ``suppressions``, and -> the ``suppressions`` rows).
 
 Two agents on one topic, so a slow or unreachable database never delays enforcement: the table

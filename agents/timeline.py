@@ -3,7 +3,9 @@
 
 Everything that learns something about a message reports it on ``herald.outcomes``, keyed by
 message id: the pipeline stages, the inbound listener (bounces, complaints), the tracking links
-(opens, clicks, unsubscribes). One worker owns each message's partition, so this agent sees a
+(opens, clicks, unsubscribes). Only ``queued`` skips it: expand publishes that first event
+itself, numbered 1, so a timeline starts at its second event (or at ``queued`` when an
+internal producer reports one here). One worker owns each message's partition, so this agent sees a
 message's reports one at a time, in order, and keeps a little state per message (table
 ``timeline``) to:
 
@@ -55,7 +57,8 @@ def advance(state: dict[str, Any] | None, event: Event) -> tuple[dict[str, Any],
             "l": event.list_id,
             "t": list(event.tags),
             "sent": None,
-            "n": 0,
+            # Expand publishes each message's "queued" event itself, numbered 1.
+            "n": 0 if event.type == "queued" else 1,
             "ids": {},
             "clicks": [],
         }

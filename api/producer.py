@@ -56,7 +56,8 @@ class SendProducer(Protocol):
 
 
 class KafkaSendProducer:
-    """The real producer: acks from all in-sync replicas, idempotent, keyed by workspace id.
+    """The real producer: acks from all in-sync replicas, idempotent; sends keyed by request id
+    (spread over every partition, so one busy workspace keeps every worker busy).
 
     :meth:`start` returns once the first connection attempt is over, connected or not (so a
     reachable broker is ready before the first request); until a later attempt succeeds,
@@ -148,7 +149,7 @@ class KafkaSendProducer:
 
     async def send_requested(self, record: SendRequested) -> None:
         await self.publish(
-            SENDS_REQUESTED.name, key=record.workspace_id.encode(), value=records.encode(record)
+            SENDS_REQUESTED.name, key=record.request_id.encode(), value=records.encode(record)
         )
 
     async def publish(

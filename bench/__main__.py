@@ -1,21 +1,22 @@
 """``make bench``: every figure next to a baseline measured in the same run.
 
-Brings up a real broker, ``herald api`` and ``herald worker`` processes and Postfix's
-``smtp-sink`` as the relay (:mod:`bench.sink`), then measures:
+Brings up a real broker, ``herald api`` and ``herald worker`` processes (``WORKERS``: one per
+core unless ``HERALD_BENCH_WORKERS`` says otherwise) and Postfix's ``smtp-sink`` as the relay
+(:mod:`bench.sink`), then measures:
 
 1. SMTP baseline: Postfix's ``smtp-source`` into the same ``smtp-sink``.
 2. Kafka ceiling: Kafka's own producer performance tool against Herald's produce path, same
    record size (:mod:`bench.kafka_ceiling`), once the stack has stopped.
-3. API baseline ``GET /health`` and ingest ``POST /v1/emails`` (one recipient) with wrk
-   (:mod:`bench.load`) at saturation, the worker stopped so it does not compete for the two
-   cores (every 202 means the broker acknowledged the record); then ingest at half the
-   saturated rate, for the latency of a server that is not queueing.
-4. Drain: the worker started on that backlog, to the relay's last 250.
+3. API baseline ``GET /health`` and ingest ``POST /v1/emails`` (one recipient, its own in each
+   request) with wrk (:mod:`bench.load`) at saturation, the workers stopped so they do not
+   compete for the two cores (every 202 means the broker acknowledged the record); then ingest
+   at half the saturated rate, for the latency of a server that is not queueing.
+4. Drain: the workers started on that backlog, to the relay's last 250.
 5. End to end: a burst of BURST sends (each its own request, one recipient), from the first
    request to the last message ``smtp-sink`` accepted; lost = accepted but never relayed.
 6. Suppression propagation (:mod:`bench.propagation`) and webhook deliveries/s
    (:mod:`bench.webhooks`).
-7. Memory: resident size of the API and the worker at rest and their peak under load
+7. Memory: resident size of the API and the workers at rest and their peak under load
    (:mod:`bench.memory`).
 8. With the stack stopped: suppression lookups/s with 1,000,000 entries (:mod:`bench.lookups`),
    token-bucket decisions/s (:mod:`bench.buckets`), and the worker's start and restart time
@@ -48,6 +49,9 @@ from tests.integration.stack import Stack, eventually
 from tests.support.seed import SEED
 
 BURST = int(os.environ.get("HERALD_BENCH_BURST", "20000"))
+# One worker process per core, as one would run them on this machine: each is one core's worth
+# of Python, and they share the partitions.
+WORKERS = int(os.environ.get("HERALD_BENCH_WORKERS", str(os.cpu_count() or 1)))
 SECONDS = int(os.environ.get("HERALD_BENCH_SECONDS", "10"))
 ROOT = Path(__file__).resolve().parent.parent
 Row = tuple[str, str, str]
@@ -128,20 +132,19 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
         half = wrk(f"{stack.url}/v1/emails", script, SECONDS)
     backlog = int(ingest["requests"] - ingest["errors"] + half["requests"] - half["errors"])
 
-    print(f"drain: starting the worker on {backlog} sends ...", file=sys.stderr)
+    print(f"drain: starting {WORKERS} worker(s) on {backlog} sends ...", file=sys.stderr)
     relayed = sink.accepted
     t0 = time.monotonic()
-    stack.start("worker")
-    worker = stack.procs["worker"].pid
-    with Peak({"worker": worker}) as drain_peak:
+    workers = start_workers(stack, work)
+    with Peak(workers) as drain_peak:
         drained_at = await asyncio.to_thread(sink.wait_for, relayed + backlog, 900)
     drain_s = drained_at - t0
-    await wait_sent(backlog, timeout=300)  # the database has caught up: the worker is at rest
-    worker_rest = rss_mib(worker)
+    await wait_sent(backlog, timeout=300)  # the database has caught up: the workers are at rest
+    worker_rest = max(rss_mib(pid) for pid in workers.values())
 
     print(f"end to end: burst of {BURST} sends ...", file=sys.stderr)
     relayed, sent_before = sink.accepted, await sent_count()
-    with Peak({"worker": worker, "api": api}) as e2e_peak:
+    with Peak({**workers, "api": api}) as e2e_peak:
         t1 = time.monotonic()
         sent = await asyncio.to_thread(burst, stack.url, stack.key, SEED, BURST, work)
         accepted = sent["accepted"]
@@ -182,7 +185,7 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
             f"non-2xx {half['errors']:.0f}",
         ),
         (
-            "Drain backlog (worker start included)",
+            f"Drain backlog ({WORKERS} workers, their start included)",
             f"{backlog / drain_s:,.0f} emails/s",
             f"{backlog:,} relayed in {drain_s:.1f} s",
         ),
@@ -211,12 +214,20 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
             f"peak {max(api_peak.mib['api'], e2e_peak.mib['api']):.0f} MiB under load",
         ),
         (
-            "Memory (RSS): worker",
+            f"Memory (RSS): worker (the largest of {WORKERS})",
             f"{worker_rest:.0f} MiB at rest",
-            f"peak {max(drain_peak.mib['worker'], e2e_peak.mib['worker']):.0f} MiB "
+            f"peak {max(*drain_peak.mib.values(), *(e2e_peak.mib[w] for w in workers)):.0f} MiB "
             "while draining and during the burst",
         ),
     ]
+
+
+def start_workers(stack: Stack, work: Path) -> dict[str, int]:
+    """``WORKERS`` worker processes, each with its own table stores; their pids by name."""
+    for n in range(1, WORKERS + 1):
+        name = f"worker.{n}"
+        stack.start("worker", name, HERALD_WORKER_DIR=str(work / name))
+    return {f"worker.{n}": stack.procs[f"worker.{n}"].pid for n in range(1, WORKERS + 1)}
 
 
 async def wait_sent(target: int, timeout: float) -> None:

@@ -3,13 +3,14 @@ limiter.
 
 1. ``take``: the pure arithmetic of :func:`agents.ratelimit.take`, one token at a time, round
    robin over ``workspaces`` buckets held in memory.
-2. ``throttle``: the dispatch agent's own ``throttle`` (taken from the real worker that
-   :func:`agents.app.build_worker` builds) on batches of ``settings.worker_batch`` deliveries,
-   each from one of ``workspaces`` workspaces at random. Per workspace in a batch: the bucket's
-   JSON read from the worker's ``buckets`` table (Faust on RocksDB), ``take``, the JSON written
-   back with that workspace's partition as the current event, which also queues the changelog
-   record. The limits are set so high that no batch waits: the figure is the decision, not the
-   throttling. Left out: Kafka (the queued changelog records are dropped, never produced).
+2. ``throttle``: :func:`agents.dispatch.throttle` with the ``buckets`` table of the real
+   worker that :func:`agents.app.build_worker` builds, on batches of ``settings.worker_batch``
+   deliveries, each from one of ``workspaces`` workspaces at random, on a partition at random
+   (deliveries are keyed by recipient). Per workspace and partition in a batch: the bucket
+   share's JSON read from the table (Faust on RocksDB), ``take``, the JSON written back with
+   that partition as the current event, which also queues the changelog record. The limits
+   are set so high that no batch waits: the figure is the decision, not the throttling. Left
+   out: Kafka (the queued changelog records are dropped, never produced).
 3. ``key limiter``: :meth:`api.ratelimit.KeyLimiter.check` as the API's guard calls it, for one
    busy key at the default key rate (so it leases the default 10 tokens from the database every
    10th check), on a migrated SQLite database; no HTTP server is needed. Also one lease alone
@@ -29,16 +30,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
-
 from agents.app import Worker, build_worker
-from agents.dispatch import Pending
+from agents.dispatch import Pending, throttle
 from agents.mailer import MemoryMailer
 from agents.ratelimit import Bucket, take
 from api.ratelimit import KeyLimiter, lease_size
 from config.settings import Settings
 from streams.records import Content, Delivery, SendLimit
-from streams.topics import SENDS_READY
+from streams.topics import SENDS_BY_RECIPIENT
 from tables import database, ratelimits
 
 # High enough that no bucket ever goes into debt: a batch that had to wait would measure sleep.
@@ -49,16 +48,7 @@ class _Event:
     """Stands for the Faust event that carried a delivery: the table reads its partition."""
 
     def __init__(self, partition: int) -> None:
-        self.message = SimpleNamespace(partition=partition, topic=SENDS_READY.name)
-
-
-def _throttle_of(worker: Worker) -> Any:
-    """The ``throttle`` closure the dispatch agent calls on each batch."""
-    dispatch = worker.app.agents["dispatch"].fun
-    cells = dict(zip(dispatch.__code__.co_freevars, dispatch.__closure__ or (), strict=True))
-    if "throttle" not in cells:
-        raise RuntimeError("agents.dispatch no longer has a throttle closure: update this bench")
-    return cells["throttle"].cell_contents
+        self.message = SimpleNamespace(partition=partition, topic=SENDS_BY_RECIPIENT.name)
 
 
 def _drop_changelog_records(worker: Worker) -> None:
@@ -82,33 +72,37 @@ def measure_take(workspaces: int, decisions: int = 1_000_000) -> dict[str, float
 
 async def measure_throttle(settings: Settings, workspaces: int, seconds: float) -> dict[str, float]:
     worker = build_worker(settings, MemoryMailer())
-    throttle = _throttle_of(worker)
-    # sends.ready is keyed by workspace id: each workspace's bucket lives on its key's partition.
-    partitions = list(range(settings.topic_partitions))
-    partitioner = DefaultPartitioner()
+    buckets = worker.tables.buckets
+    events = [_Event(partition) for partition in range(settings.topic_partitions)]
     content = Content(sender="a@acme.example", subject="s", to=("b@example.com",))
-    by_workspace: list[tuple[_Event, Delivery]] = []
-    for _ in range(workspaces):
-        workspace_id = "ws_" + secrets.token_hex(12)
-        partition = partitioner(workspace_id.encode(), partitions, partitions)
-        delivery = Delivery(
-            "msg", "req", workspace_id, "b@example.com", content, time.time(), limit=NEVER_WAIT
+    deliveries = [
+        Delivery(
+            "msg", "req", "ws_" + secrets.token_hex(12), "b@example.com", content, time.time(),
+            limit=NEVER_WAIT,
         )
-        by_workspace.append((_Event(partition), delivery))
+        for _ in range(workspaces)
+    ]  # fmt: skip
     rng = random.Random(1)
     size = settings.worker_batch
-    batches = [[Pending(*rng.choice(by_workspace), False) for _ in range(size)] for _ in range(200)]
-    distinct = [len({p.delivery.workspace_id for p in batch}) for batch in batches]
+
+    def pending() -> Pending:
+        return Pending(rng.choice(events), rng.choice(deliveries), False)
+
+    batches = [[pending() for _ in range(size)] for _ in range(200)]
+    distinct = [
+        len({(p.delivery.workspace_id, p.event.message.partition) for p in batch})
+        for batch in batches
+    ]
     # The first pass creates every bucket (a full one for a workspace not seen before).
     for batch in batches:
-        await throttle(batch)
+        await throttle(buckets, batch, settings)
         _drop_changelog_records(worker)
     done = decided = 0
     took = 0.0
     while took < seconds:
         for batch, n in zip(batches, distinct, strict=True):
             t0 = time.perf_counter()
-            await throttle(batch)
+            await throttle(buckets, batch, settings)
             took += time.perf_counter() - t0
             _drop_changelog_records(worker)
             done += 1

@@ -188,6 +188,17 @@ class Settings(BaseSettings):
     worker_batch: int = Field(
         256, gt=0, description="Most deliveries a worker dispatches as one batch."
     )
+    workers: int = Field(
+        1,
+        gt=0,
+        description="herald worker processes herald up runs: a worker uses one core, and the "
+        "workers share the partitions.",
+    )
+    worker_dir: Path | None = Field(
+        None,
+        description="This worker's table stores (RocksDB). Unset: <data_dir>/worker. Each "
+        "worker process on one machine needs its own.",
+    )
 
     # --- operations --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -217,6 +228,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'herald.sqlite3').resolve()}"
+
+    @property
+    def effective_worker_dir(self) -> Path:
+        return self.worker_dir or self.data_dir / "worker"
 
     @property
     def embedded_kafka(self) -> bool:

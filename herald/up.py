@@ -4,8 +4,9 @@ Starts the broker (unless ``HERALD_KAFKA_BOOTSTRAP`` names a cluster), creates t
 migrates the database, starts the capture SMTP server (unless ``HERALD_SMTP_URL`` names a relay)
 and the inbound SMTP listener for bounces and complaints (only when ``HERALD_BOUNCE_DOMAIN`` is
 set: without it mail carries no return path of Herald's, so nothing would arrive), then runs
-``herald worker`` and ``herald api`` as child processes. Ctrl-C or SIGTERM stops them all, in
-reverse order. If a child dies, everything stops and the exit code says so.
+``herald worker`` (``HERALD_WORKERS`` of them) and ``herald api`` as child processes. Ctrl-C or
+SIGTERM stops them all, in reverse order. If a child dies, everything stops and the exit code
+says so.
 """
 
 from __future__ import annotations
@@ -95,9 +96,21 @@ async def wait_healthy(url: str, deadline: float) -> None:
     raise TimeoutError(f"the API did not answer at {url}")
 
 
-async def spawn(command: str, settings: Settings) -> asyncio.subprocess.Process:
-    env = dict(os.environ, HERALD_KAFKA_BOOTSTRAP=settings.bootstrap)
+async def spawn(command: str, settings: Settings, **extra: str) -> asyncio.subprocess.Process:
+    env = dict(os.environ, HERALD_KAFKA_BOOTSTRAP=settings.bootstrap, **extra)
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "herald", command, env=env)
+
+
+async def spawn_workers(settings: Settings) -> list[asyncio.subprocess.Process]:
+    """``settings.workers`` worker processes, each with its own table stores."""
+    workers = [await spawn("worker", settings)]
+    for n in range(2, settings.workers + 1):
+        workers.append(
+            await spawn(
+                "worker", settings, HERALD_WORKER_DIR=str(settings.data_dir / f"worker.{n}")
+            )
+        )
+    return workers
 
 
 async def stop_child(proc: asyncio.subprocess.Process) -> None:
@@ -121,9 +134,9 @@ async def run_up(settings: Settings) -> None:
         await ensure_topics(settings, all_topics(len(settings.retry_schedule)))
         await database.migrate(settings)
         key = await first_run_key(settings)
-        worker = await spawn("worker", settings)
+        workers = await spawn_workers(settings)
         api = await spawn("api", settings)
-        children = [api, worker]
+        children = [api, *workers]
         try:
             base = f"http://{settings.api_host}:{settings.api_port}"
             await wait_healthy(f"{base}/health", time.monotonic() + 60)
@@ -135,7 +148,7 @@ async def run_up(settings: Settings) -> None:
             exited = [asyncio.ensure_future(c.wait()) for c in children]
             stopping = asyncio.ensure_future(stop.wait())
             await asyncio.wait([stopping, *exited], return_when=asyncio.FIRST_COMPLETED)
-            for child, name in ((worker, "worker"), (api, "api")):
+            for child, name in (*((w, "worker") for w in workers), (api, "api")):
                 if child.returncode is not None and not stop.is_set():
                     say(f"herald {name} exited with code {child.returncode}; stopping")
         finally:

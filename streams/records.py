@@ -84,7 +84,8 @@ class SendLimit:
 
 @dataclass(frozen=True, slots=True)
 class SendRequested:
-    """One accepted send request; topic ``herald.sends.requested``, key: workspace id."""
+    """One accepted send request; topic ``herald.sends.requested``, key: request id (any key
+    will do: expand keeps no state)."""
 
     request_id: str
     workspace_id: str

@@ -16,14 +16,12 @@ class TopicSpec:
     compacted: bool = False
 
 
-SENDS_REQUESTED = TopicSpec("herald.sends.requested", key="workspace id")
+SENDS_REQUESTED = TopicSpec("herald.sends.requested", key="request id")
 """One record per accepted API send (all recipients); produced by the API or internal systems."""
 
 SENDS_BY_RECIPIENT = TopicSpec("herald.sends.by_recipient", key="recipient address")
-"""One record per recipient; suppression and dedupe stages look up by recipient here."""
-
-SENDS_READY = TopicSpec("herald.sends.ready", key="workspace id")
-"""Deliveries cleared to go; the workspace token bucket and the send ledger live with it."""
+"""One record per recipient: dispatch reads it, with the suppression entries, the send ledger and
+the workspace's token bucket share of each partition beside it."""
 
 OUTCOMES = TopicSpec("herald.outcomes", key="message id")
 """What producers report about a message (stages, the inbound listener, tracking links), before
@@ -71,7 +69,6 @@ def all_topics(retry_tiers: int) -> list[TopicSpec]:
     base = [
         SENDS_REQUESTED,
         SENDS_BY_RECIPIENT,
-        SENDS_READY,
         OUTCOMES,
         EVENTS,
         SUPPRESSIONS,

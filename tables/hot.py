@@ -21,17 +21,18 @@ class HotTables:
     ledger: Any
     """message id -> {"state": "sending"|"sent"|"deferred"|"bounced"|"failed", "attempt": n},
     and once the attempt has an outcome, "event": the encoded outcome event (published again if
-    the record comes back). Read and written by dispatch (topic ``herald.sends.ready``)."""
+    the record comes back). Read and written by dispatch (topic ``herald.sends.by_recipient``)."""
 
     buckets: Any
-    """workspace id -> [tokens, updated_at]: the workspace send token bucket. Written by
-    dispatch (``herald.sends.ready`` is keyed by workspace, so one worker owns each bucket)."""
+    """``workspace id|partition`` -> [tokens, updated_at]: the partition's share of the
+    workspace send token bucket. Written by dispatch on that partition of
+    ``herald.sends.by_recipient``, so one worker owns each share."""
 
     suppressions: Any
     """``workspace|value`` (an address or ``@domain``, :func:`streams.suppressions.table_key`)
     -> {entry id: entry}. Written from ``herald.suppressions`` (keyed by address; domain
-    entries on every partition), read by screen on ``herald.sends.by_recipient``: both topics
-    are keyed by recipient and partitioned alike, so a worker holds the entries of the
+    entries on every partition), read by dispatch on ``herald.sends.by_recipient``: both
+    topics are keyed by recipient and partitioned alike, so a worker holds the entries of the
     recipients it screens."""
 
     timeline: Any

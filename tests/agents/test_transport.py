@@ -58,7 +58,7 @@ class Fetches:
                 self.consumer._read_offset[tp] = record.offset
 
 
-READY = TP("herald.sends.ready", 0)
+READY = TP("herald.sends.by_recipient", 0)
 OTHER = TP("herald.outcomes", 1)
 
 
@@ -102,7 +102,7 @@ async def test_compacted_topics_and_changelogs_may_jump(monkeypatch: pytest.Monk
 
 
 def test_which_topics_are_contiguous() -> None:
-    assert contiguous("herald.sends.ready")
+    assert contiguous("herald.sends.by_recipient")
     assert contiguous("herald.sends.retry.0")
     assert not contiguous("herald.webhooks")  # compacted
     assert not contiguous("herald-worker-ledger-changelog")

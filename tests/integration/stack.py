@@ -100,12 +100,14 @@ class Stack:
             timeout=120,
         )
 
-    def start(self, part: str) -> None:
-        n = self.starts.get(part, 0) + 1
-        self.starts[part] = n
-        log = open(self.workdir / f"{part}.{n}.log", "wb")  # noqa: SIM115 (kept for the process)
-        self.procs[part] = subprocess.Popen(
-            [sys.executable, "-m", "herald", part], env=self.env, stdout=log, stderr=log
+    def start(self, part: str, name: str | None = None, **env: str) -> None:
+        """Run ``herald <part>`` as ``name`` (default: the part) with ``env`` on top."""
+        name = name or part
+        n = self.starts.get(name, 0) + 1
+        self.starts[name] = n
+        log = open(self.workdir / f"{name}.{n}.log", "wb")  # noqa: SIM115 (kept for the process)
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "herald", part], env={**self.env, **env}, stdout=log, stderr=log
         )
 
     def kill(self, part: str) -> None:

@@ -38,6 +38,14 @@ def test_events_are_numbered_in_the_order_seen() -> None:
     assert [(e.type, e.seq) for e in out] == [("queued", 1), ("deferred", 2), ("sent", 3)]
 
 
+def test_a_timeline_opened_by_a_later_event_numbers_it_after_the_queued_event() -> None:
+    # Expand publishes "queued" itself, numbered 1: the timeline first sees the second event.
+    out = run(event("suppressed"))
+    assert [(e.type, e.seq) for e in out] == [("suppressed", 2)]
+    out = run(event("deferred"), event("sent", 1))
+    assert [(e.type, e.seq) for e in out] == [("deferred", 2), ("sent", 3)]
+
+
 def test_a_repeated_id_keeps_its_number_and_does_not_advance_the_count() -> None:
     out = run(event("queued"), event("sent"), event("sent"), event("opened", "o1"))
     assert [e.seq for e in out] == [1, 2, 2, 3]
