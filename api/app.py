@@ -10,6 +10,7 @@ them within a second, and a key's limit holds for all of them together.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -137,6 +138,10 @@ async def serve(settings: Settings) -> None:
         settings.bootstrap, max_request_size=settings.max_body_bytes + 64 * 1024
     )
     app = create_app(settings, producer)
+    # What is built at start (the app, its routes and OpenAPI schema, the libraries) lives as
+    # long as the process: kept out of the collector's full passes, which otherwise stop every
+    # request in flight while they walk it (p99 at half load 21-36 ms without, 15-16 with).
+    gc.freeze()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
