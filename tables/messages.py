@@ -30,7 +30,7 @@ import orjson
 
 from streams.records import Event
 from tables.database import write_transaction
-from tables.db import Message, MessageEvent, MessageTag
+from tables.db import Message, MessageEvent
 
 # Delivery status only climbs. A bounce report after "sent" or "delivered" wins; engagement
 # events (opened, clicked, complained, unsubscribed) do not change the status (rank 0).
@@ -181,29 +181,47 @@ def _summaries(events: list[Event]) -> list[_Summary]:
     return list(by_message.values())
 
 
+_EVENT_COLUMNS = (
+    "id, message_id, workspace_id, type, at, attempt, smtp_code, enhanced_code, reply, "
+    "possible_duplicate, seq, program, detail, recipient, tags"
+)
+
+
+async def _insert(table: str, columns: str, rows: list[list[Any]], tail: str) -> None:
+    """``INSERT INTO table (columns) VALUES ... tail``, ``CHUNK`` rows per statement. Plain
+    SQL with bound values: building a Piccolo row object per event cost as much as the rest of
+    the projection together."""
+    width = len(columns.split(","))
+    row = "(" + ", ".join(["{}"] * width) + ")"
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        values = ", ".join([row] * len(chunk))
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values} {tail}"  # noqa: S608
+        await Message.raw(sql, *(value for r in chunk for value in r))
+
+
 async def _insert_events(events: list[Event]) -> None:
-    for start in range(0, len(events), CHUNK):
-        rows = [
-            MessageEvent(
-                id=event.event_id,
-                message_id=event.message_id,
-                workspace_id=event.workspace_id,
-                type=event.type,
-                at=event.at,
-                attempt=event.attempt,
-                smtp_code=event.smtp_code,
-                enhanced_code=event.enhanced_code,
-                reply=event.reply,
-                possible_duplicate=event.possible_duplicate,
-                seq=event.seq,
-                program=event.program,
-                detail=detail_of(event),
-                recipient=event.recipient,
-                tags=list(event.tags),
-            )
-            for event in events[start : start + CHUNK]
+    rows = [
+        [
+            event.event_id,
+            event.message_id,
+            event.workspace_id,
+            event.type,
+            event.at,
+            event.attempt,
+            event.smtp_code,
+            event.enhanced_code,
+            event.reply,
+            event.possible_duplicate,
+            event.seq,
+            event.program,
+            orjson.dumps(detail_of(event)).decode(),
+            event.recipient,
+            orjson.dumps(event.tags).decode(),
         ]
-        await MessageEvent.insert(*rows).on_conflict(action="DO NOTHING")
+        for event in events
+    ]
+    await _insert("message_events", _EVENT_COLUMNS, rows, "ON CONFLICT (id) DO NOTHING")
 
 
 def tag_id(message_id: str, tag: str) -> str:
@@ -214,19 +232,16 @@ def tag_id(message_id: str, tag: str) -> str:
 async def _insert_tags(events: list[Event]) -> None:
     """One row per tag of each message; every event of a message carries its tags (the
     timeline agent fills them in), so whichever event comes first writes them."""
-    found: dict[str, MessageTag] = {}
+    found: dict[str, list[Any]] = {}
     for event in events:
         if not event.message_id:
             continue
         for tag in event.tags:
             row_id = tag_id(event.message_id, tag)
             if row_id not in found:
-                found[row_id] = MessageTag(
-                    id=row_id, workspace_id=event.workspace_id, message_id=event.message_id, tag=tag
-                )
-    rows = list(found.values())
-    for start in range(0, len(rows), CHUNK):
-        await MessageTag.insert(*rows[start : start + CHUNK]).on_conflict(action="DO NOTHING")
+                found[row_id] = [row_id, event.workspace_id, event.message_id, tag]
+    columns = "id, workspace_id, message_id, tag"
+    await _insert("message_tags", columns, list(found.values()), "ON CONFLICT (id) DO NOTHING")
 
 
 def detail_of(event: Event) -> dict[str, Any]:
@@ -240,29 +255,25 @@ def detail_of(event: Event) -> dict[str, Any]:
 
 
 async def _upsert_messages(summaries: list[_Summary], now: datetime) -> None:
-    width = len(_UPSERT_COLUMNS.split(","))
-    for start in range(0, len(summaries), CHUNK):
-        chunk = summaries[start : start + CHUNK]
-        values = ", ".join("(" + ", ".join(["{}"] * width) + ")" for _ in chunk)
-        args: list[Any] = []
-        for s in chunk:
-            args += [
-                s.id,
-                s.workspace_id,
-                s.sender,
-                s.recipient,
-                s.subject,
-                orjson.dumps(s.tags).decode(),
-                s.program,
-                s.request_id,
-                s.status,
-                s.rank,
-                s.has_summary,
-                _timestamp(s.created_at),
-                now,
-            ]
-        sql = f"INSERT INTO messages ({_UPSERT_COLUMNS}) VALUES {values} {_UPSERT_TAIL}"  # noqa: S608
-        await Message.raw(sql, *args)
+    rows = [
+        [
+            s.id,
+            s.workspace_id,
+            s.sender,
+            s.recipient,
+            s.subject,
+            orjson.dumps(s.tags).decode(),
+            s.program,
+            s.request_id,
+            s.status,
+            s.rank,
+            s.has_summary,
+            _timestamp(s.created_at),
+            now,
+        ]
+        for s in summaries
+    ]
+    await _insert("messages", _UPSERT_COLUMNS, rows, _UPSERT_TAIL)
 
 
 async def project_events(events: list[Event]) -> None:
