@@ -9,8 +9,10 @@ from collections import Counter
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from streams.topics import SENDS_REQUESTED
+from streams.topics import SENDS_BY_RECIPIENT, SENDS_REQUESTED, WORKER_GROUP
 from tables import database
 from tables.db import Message
 from tests.integration.stack import PARTITIONS, Stack, eventually
@@ -61,6 +63,47 @@ async def test_mail_accepted_before_any_worker_ran_is_delivered_by_the_first(sta
         [received] = await stack.smtp.wait_for(1, timeout=120)
         assert received.rcpt_tos == ("early@example.com",)
         await stack.wait_status(client, accepted["messages"][0]["id"], "sent")
+
+
+async def dispatching_members(bootstrap: str) -> list[list[int]]:
+    """The ``herald.sends.by_recipient`` partitions each member of the worker group holds."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([WORKER_GROUP])
+    finally:
+        await admin.close()
+    held = []
+    for member in response.groups[0][5]:
+        assignment = ConsumerProtocolMemberAssignment.decode(member[4])
+        topics = dict(assignment.assignment)
+        held.append(sorted(topics.get(SENDS_BY_RECIPIENT.name, [])))
+    return held
+
+
+async def test_two_workers_share_one_workspace_s_mail_and_send_each_once(stack: Stack):
+    """One workspace's sends are spread by request and by recipient, so a second worker (with
+    its own table stores) takes half the partitions and dispatches its share."""
+    stack.start("worker")
+    stack.start("worker", "worker.2", HERALD_WORKER_DIR=str(stack.workdir / "worker.2"))
+
+    async def both_dispatch() -> list[list[int]] | None:
+        held = await dispatching_members(stack.bootstrap)
+        return held if len(held) == 2 and all(held) else None
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        held = await eventually(both_dispatch, timeout=90, what="two workers sharing partitions")
+        assert sorted(p for member in held for p in member) == list(range(PARTITIONS))
+        accepted = [
+            await send(client, stack, {**SEED, "to": [f"shared{i}@example.com"]}) for i in range(40)
+        ]
+        received = await stack.smtp.wait_for(40, timeout=120)
+        await asyncio.sleep(1)  # nothing more arrives: each message once
+    assert Counter(r.rcpt_tos[0] for r in stack.smtp.messages) == {
+        a["messages"][0]["to"]: 1 for a in accepted
+    }
+    assert len(received) == 40
+    assert all(proc.poll() is None for proc in stack.procs.values())
 
 
 async def test_each_recipient_gets_its_own_copy_and_bcc_stays_hidden(stack: Stack):
