@@ -76,6 +76,9 @@ async def dispatching_members(bootstrap: str) -> list[list[int]]:
         await admin.close()
     held = []
     for member in response.groups[0][5]:
+        if not member[4]:  # mid-rebalance: nothing assigned yet
+            held.append([])
+            continue
         assignment = ConsumerProtocolMemberAssignment.decode(member[4])
         topics = dict(assignment.assignment)
         held.append(sorted(topics.get(SENDS_BY_RECIPIENT.name, [])))
