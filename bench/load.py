@@ -22,12 +22,17 @@ CONNECTIONS = 32
 UNANSWERED_AFTER = 5000  # GET /health answers a burst thread waits for a missing send
 
 
+def _one_recipient_each(body: dict[str, Any], prefix: str) -> str:
+    """``body`` as JSON for Lua's ``string.format``, its ``to`` a ``%d.%d`` address (thread,
+    request) so that every request has its own recipient."""
+    return orjson.dumps({**body, "to": [f"{prefix}%d.%d@example.com"]}).decode()
+
+
 def post_script(path: Path, key: str, body: dict[str, Any], rate: float | None = None) -> Path:
     """A wrk script that POSTs ``body`` to ``/v1/emails`` with ``key``, each request to its own
     recipient (as a campaign sends: one address's mail all lands on one partition, and the API
     caches the validation of an address it has seen); at ``rate`` req/s in all if given."""
-    template = orjson.dumps({**body, "to": ["RCPT"]}).decode()
-    template = template.replace("RCPT", "load%d.%d@example.com")
+    template = _one_recipient_each(body, "load")
     lines = [
         "local next_id = 0",
         "function setup(thread) thread:set('id', next_id); next_id = next_id + 1 end",
@@ -54,8 +59,7 @@ def burst(
     wrk runs for a duration, not a count: each thread sends its share, writes its counts to a
     file and stops; wrk itself only ends at its duration, so it gets SIGINT (on which it stops
     and reports) once every thread has written."""
-    template = orjson.dumps({**body, "to": ["RCPT"]}).decode()
-    template = template.replace("RCPT", "burst%d.%d@example.com")
+    template = _one_recipient_each(body, "burst")
     counts = work / "burst-counts"
     counts.mkdir(exist_ok=True)
     script = work / "burst.lua"

@@ -189,8 +189,7 @@ _EVENT_COLUMNS = (
 
 async def _insert(table: str, columns: str, rows: list[list[Any]], tail: str) -> None:
     """``INSERT INTO table (columns) VALUES ... tail``, ``CHUNK`` rows per statement. Plain
-    SQL with bound values: building a Piccolo row object per event cost as much as the rest of
-    the projection together."""
+    SQL with bound values: a Piccolo row object per event cost about 5% of the worker's CPU."""
     width = len(columns.split(","))
     row = "(" + ", ".join(["{}"] * width) + ")"
     for start in range(0, len(rows), CHUNK):
