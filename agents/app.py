@@ -68,6 +68,11 @@ class Worker:
     dead_letters: Any
     retries: tuple[Any, ...]
 
+    async def send(self, topic: Any, key: bytes, value: bytes) -> None:
+        """Produce a record on one of the topics above: queued at once, acknowledged by the
+        time the offsets of the records being handled are committed."""
+        await self.app.producer.enqueue(topic.get_topic_name(), key, value)
+
 
 def build_worker(settings: Settings, mailer: Mailer) -> Worker:
     app = HeraldFaust(
@@ -138,7 +143,7 @@ def _register_webhooks(worker: Worker) -> None:
     directory = EndpointDirectory(settings.bootstrap)
 
     async def report(attempt: WebhookAttempt) -> None:
-        await worker.webhook_attempts.send(key=attempt.endpoint_id.encode(), value=encode(attempt))
+        await worker.send(worker.webhook_attempts, attempt.endpoint_id.encode(), encode(attempt))
 
     lanes = Deliveries(
         directory=directory,

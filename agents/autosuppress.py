@@ -64,8 +64,8 @@ def register(worker: Worker) -> None:
                 entry = suppression_for(record)
                 if entry is not None:
                     change = SuppressionChange("add", entry, at=record.at)
-                    await worker.suppressions.send(
-                        key=recipient_key(entry.value), value=encode(change)
+                    await worker.send(
+                        worker.suppressions, recipient_key(entry.value), encode(change)
                     )
 
     worker.app.agent(worker.events, name="autosuppress")(autosuppress)

@@ -109,7 +109,7 @@ def register(worker: Worker, mailer: Mailer) -> None:
             if plan:
                 again = d.next_attempt(plan.due_at)
                 key = recipient_key(again.recipient)
-                await worker.retries[plan.tier].send(key=key, value=encode(again))
+                await worker.send(worker.retries[plan.tier], key, encode(again))
         else:
             state = result.outcome
             if state == "bounced":
@@ -123,7 +123,7 @@ def register(worker: Worker, mailer: Mailer) -> None:
                 "attempt": d.attempt,
                 "event": record.decode(),  # published again if this record comes back
             }
-        await worker.outcomes.send(key=d.message_id.encode(), value=record)
+        await worker.send(worker.outcomes, d.message_id.encode(), record)
 
     async def dispatch(stream: Any) -> None:
         source = topics.SENDS_BY_RECIPIENT.name
@@ -141,14 +141,14 @@ def register(worker: Worker, mailer: Mailer) -> None:
                         # event never reached Kafka: publish it again (the timeline knows its
                         # id, so a copy that did arrive changes nothing).
                         if "event" in entry:
-                            await worker.outcomes.send(key=key, value=entry["event"].encode())
+                            await worker.send(worker.outcomes, key, entry["event"].encode())
                         continue
                     stop = suppression_of(suppressions, delivery)
                     if stop is not None:
                         suppressed = event_for(
                             delivery, "suppressed", at=time.time(), suppression=stop
                         )
-                        await worker.outcomes.send(key=key, value=encode(suppressed))
+                        await worker.send(worker.outcomes, key, encode(suppressed))
                         continue
                     duplicate = bool(entry) and entry["state"] == "sending"
                     with event_context.current(event):

@@ -46,8 +46,8 @@ def register(worker: Worker) -> None:
                 now = time.time()
                 for delivery in deliveries(request):
                     queued = replace(event_for(delivery, "queued", at=now), seq=1)
-                    await worker.events.send(key=delivery.message_id.encode(), value=encode(queued))
+                    await worker.send(worker.events, delivery.message_id.encode(), encode(queued))
                     key = recipient_key(delivery.recipient)
-                    await worker.by_recipient.send(key=key, value=encode(delivery))
+                    await worker.send(worker.by_recipient, key, encode(delivery))
 
     worker.app.agent(worker.requested, name="expand")(expand)

@@ -36,6 +36,6 @@ def _register_tier(worker: Worker, tier: int, topic: Any) -> None:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 key = recipient_key(delivery.recipient)
-                await worker.by_recipient.send(key=key, value=event.value)
+                await worker.send(worker.by_recipient, key, event.value)
 
     worker.app.agent(topic, name=f"retry-{tier}")(wait_and_requeue)

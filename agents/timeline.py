@@ -113,6 +113,6 @@ def register(worker: Worker) -> None:
                     state, published = advance(table.get(report.message_id), report)
                     with event_context.current(event):
                         table[report.message_id] = state
-                    await worker.events.send(key=event.key, value=encode(published))
+                    await worker.send(worker.events, event.key, encode(published))
 
     worker.app.agent(worker.outcomes, name="timeline")(timeline)

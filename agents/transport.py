@@ -1,5 +1,5 @@
 """The worker's Kafka plumbing: Faust's aiokafka driver and flow control, with three
-corrections Herald relies on.
+corrections Herald relies on, and one shortcut.
 
 - **Idempotent produce.** Faust only turns idempotence on inside transactions; Herald wants it
   on every produce (DESIGN.md: producers ``acks=all`` + idempotence, so a retried produce never
@@ -18,6 +18,8 @@ corrections Herald relies on.
   runs. Records fetched meanwhile were thrown away with their offsets already marked read: 8
   sends of a restarted worker were never dispatched, with no jump to see. Resuming a running
   flow now changes nothing; those records are handled, and read again after the seek.
+- **Direct produce.** Agents queue records on aiokafka's producer itself
+  (``_IdempotentProducer.enqueue``), not through Faust's ``Topic.send``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ def contiguous(topic: str) -> bool:
 class _IdempotentProducer(faust_aiokafka.Producer):
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
+
+    async def enqueue(self, topic: str, key: bytes, value: bytes) -> None:
+        """Queue a record on aiokafka's producer itself. Faust's ``Topic.send`` wraps each
+        record in futures, buffers and sensor calls that cost more than aiokafka's own send
+        (BENCHMARKS.md); the flush Faust does before every commit covers these records too."""
+        await self._ensure_producer().send(topic, value, key=key)
 
 
 class _GaplessConsumer(faust_aiokafka.Consumer):

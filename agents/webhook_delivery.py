@@ -103,7 +103,7 @@ def register(worker: Worker, directory: EndpointDirectory, lanes: Deliveries) ->
         off = replace(endpoint, enabled=False, disabled_reason=reason, changed_at=at)
         directory.apply(off)  # the lanes stop at once, before the topic comes back round
         health[endpoint_id] = None
-        await worker.webhooks.send(key=endpoint_id.encode(), value=encode(off))
+        await worker.send(worker.webhooks, endpoint_id.encode(), encode(off))
         event = Event(
             event_id=event_id(endpoint_id, "webhook_disabled", repr(at)),
             type="webhook_disabled",
@@ -114,7 +114,7 @@ def register(worker: Worker, directory: EndpointDirectory, lanes: Deliveries) ->
             webhook_id=endpoint_id,
             diagnostic=DISABLED_BECAUSE[reason],
         )
-        await worker.events.send(key=endpoint_id.encode(), value=encode(event))
+        await worker.send(worker.events, endpoint_id.encode(), encode(event))
 
     async def deliver(stream: Any) -> None:
         async for event in stream.events():

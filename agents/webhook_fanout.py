@@ -48,8 +48,8 @@ def register(worker: Worker, directory: EndpointDirectory) -> None:
             for event in events:
                 async with guard(worker.dead_letters, topics.EVENTS.name, event.value):
                     for task in tasks_for(decode(event.value, Event), directory):
-                        await worker.webhook_tasks.send(
-                            key=task.endpoint_id.encode(), value=encode(task)
+                        await worker.send(
+                            worker.webhook_tasks, task.endpoint_id.encode(), encode(task)
                         )
 
     worker.app.agent(worker.events, name="webhook-fanout")(fan_out)
