@@ -10,7 +10,8 @@ core unless ``HERALD_BENCH_WORKERS`` says otherwise) and Postfix's ``smtp-sink``
 3. API baseline ``GET /health`` and ingest ``POST /v1/emails`` (one recipient, its own in each
    request) with wrk (:mod:`bench.load`) at saturation, the workers stopped so they do not
    compete for the two cores (every 202 means the broker acknowledged the record); then ingest
-   at half the saturated rate, for the latency of a server that is not queueing.
+   at half the saturated rate, for the latency of a server that is not queueing; then the
+   ingest floor (:mod:`bench.floor`), the same requests to a bare app that only produces them.
 4. Drain: the workers started on that backlog, to the relay's last 250.
 5. End to end: a burst of BURST sends (each its own request, one recipient), from the first
    request to the last message ``smtp-sink`` accepted; lost = accepted but never relayed.
@@ -38,7 +39,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import buckets, dashboard, kafka_ceiling, lookups, propagation, restart, webhooks
+from bench import (
+    buckets,
+    dashboard,
+    floor,
+    kafka_ceiling,
+    lookups,
+    propagation,
+    restart,
+    webhooks,
+)
 from bench.load import burst, post_script, wrk
 from bench.memory import Peak, rss_mib
 from bench.sink import Sink, require, smtp_source
@@ -130,6 +140,8 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
         half_rate = ingest["rps"] / 2
         script = post_script(work / "half.lua", stack.key, SEED, rate=half_rate)
         half = wrk(f"{stack.url}/v1/emails", script, SECONDS)
+    print(f"ingest floor: bare ASGI app for {SECONDS}s ...", file=sys.stderr)
+    bare = await floor.measure(stack.bootstrap, work / "post.lua", SECONDS)
     backlog = int(ingest["requests"] - ingest["errors"] + half["requests"] - half["errors"])
 
     print(f"drain: starting {WORKERS} worker(s) on {backlog} sends ...", file=sys.stderr)
@@ -183,6 +195,13 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
             f"p99 {half.get('p99', 0):.1f} ms",
             f"{half['rps']:,.0f} req/s done, p50 {half.get('p50', 0):.1f} ms, "
             f"non-2xx {half['errors']:.0f}",
+        ),
+        (
+            "Ingest floor: read, decode, produce (acks=all), answer; bare ASGI, same server",
+            f"{bare['rps']:,.0f} req/s",
+            f"**{bare['rps'] / base['rps']:.2f}x baseline**, POST /v1/emails "
+            f"{ingest['rps'] / bare['rps']:.2f}x of it; p50 {bare.get('p50', 0):.1f} ms, "
+            f"p99 {bare.get('p99', 0):.1f} ms, non-2xx {bare['errors']:.0f}",
         ),
         (
             f"Drain backlog ({WORKERS} workers, their start included)",

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from bench import floor
 from bench.sink import Sink
 from config.broker import EmbeddedBroker
 from config.settings import Settings
@@ -52,7 +53,7 @@ async def broker_and_sink(prefix: str) -> AsyncIterator[tuple[Settings, Sink, Pa
         sink = Sink(free_port())
         try:
             async with EmbeddedBroker(settings):
-                await ensure_topics(settings, all_topics(3))
+                await ensure_topics(settings, [*all_topics(3), floor.TOPIC])
                 yield settings, sink, work
         finally:
             sink.stop()
