@@ -168,7 +168,10 @@ def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network
     async def guard(
         connection: ASGIConnection[Any, Any, Any, Any], route: BaseRouteHandler
     ) -> None:
-        token = bearer_token(connection.headers.get("authorization"))
+        # Read from the scope itself: Litestar's Headers and State wrappers, built for every
+        # request, cost as much as the checks.
+        scope = connection.scope
+        token = bearer_token(_header(scope, b"authorization"))
         if token is None:
             raise Unauthorized("Send your API key as Authorization: Bearer <key>.")
         caller = await cache.authenticate(token)
@@ -181,13 +184,14 @@ def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network
         verdict = await limiter.check(
             caller.key_id, rate=caller.limits.key_rate, burst=caller.limits.key_burst
         )
-        connection.state[_VERDICT] = verdict
+        state = scope.setdefault("state", {})
+        state[_VERDICT] = verdict
         if not verdict.allowed:
             raise RateLimited(
                 f"This key allows {caller.limits.key_rate:g} requests per second "
                 f"(bursts of {caller.limits.key_burst}); retry in {verdict.retry_after} s."
             )
-        method = connection.scope.get("method")
+        method = scope.get("method")
         needed = route.opt.get("scope") or ("read" if method in ("GET", "HEAD") else "full")
         if needed not in caller.grant.scopes and "full" not in caller.grant.scopes:
             raise Forbidden(
@@ -195,9 +199,17 @@ def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network
                 f"{', '.join(caller.grant.scopes)}.",
                 kind="insufficient-scope",
             )
-        connection.state[_CALLER] = caller
+        state[_CALLER] = caller
 
     return guard
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (ASGI servers give the names in lowercase)."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 async def add_rate_limit_headers(message: Message, scope: Scope) -> None:
@@ -219,7 +231,7 @@ async def add_rate_limit_headers(message: Message, scope: Scope) -> None:
 
 def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
     """The key the guard admitted (for hot routes that skip dependency injection)."""
-    caller = connection.state[_CALLER]
+    caller = connection.scope["state"][_CALLER]
     assert isinstance(caller, Caller)  # noqa: S101 (set by the guard on every /v1 route)
     return caller
 
