@@ -151,3 +151,14 @@ async def test_lists_never_name_another_workspaces_resources(
         assert "globex" not in response.text and "secret-customer" not in response.text
         listed += 1
     assert listed >= 2  # the key list and the workspace
+
+
+async def test_every_v1_route_refuses_a_request_without_a_key(
+    client: AsyncTestClient[Any],
+) -> None:
+    """The key check is the /v1 router's guard: every route under it, whatever it does."""
+    walked = routes(client.app)
+    assert len(walked) > 10
+    for method, template in walked:
+        response = await client.request(method, fill(template, NEVER_EXISTED))
+        assert response.status_code == 401, (method, template, response.text)
