@@ -48,6 +48,13 @@ class HeraldFaust(faust.App):
     def flow_control(self) -> FlowControl:
         return FlowControl(loop=self.loop)
 
+    def on_init_dependencies(self) -> Any:
+        # Faust's Monitor keeps per-event statistics for its web pages, which the worker does
+        # not serve: unsubscribed, it costs nothing per record (about 3% of the worker).
+        services = super().on_init_dependencies()
+        self.sensors.remove(self.monitor)
+        return services
+
 
 @dataclass(frozen=True)
 class Worker:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from email import quoprimime
 from email.policy import Policy
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from html import escape
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -162,6 +163,7 @@ def message_id_header(delivery: Delivery) -> str:
     return f"<{delivery.message_id}@{sender_domain(delivery.content.sender)}>"
 
 
+@lru_cache(maxsize=256)  # a workspace sends from a few addresses: parsed once, not per message
 def sender_domain(sender: str) -> str:
     """The ASCII (IDNA) domain of a From address, or a reserved placeholder if it has none."""
     _, address = parseaddr(sender)
@@ -180,7 +182,7 @@ def envelope_sender(delivery: Delivery, links: Links | None = None) -> str:
     else the bare address of ``content.sender``."""
     if links is not None and (verp := links.return_path(delivery.message_id)) is not None:
         return verp
-    return _bare_address(delivery.content.sender)
+    return _sender_address(delivery.content.sender)
 
 
 def dsn_options(delivery: Delivery, links: Links | None) -> tuple[list[str], list[str]]:
@@ -213,6 +215,9 @@ def envelope_recipient(delivery: Delivery) -> str:
 def _bare_address(value: str) -> str:
     _, address = parseaddr(value)
     return address or value.strip()
+
+
+_sender_address = lru_cache(maxsize=256)(_bare_address)
 
 
 def _custom_header_allowed(name: str, value: str) -> bool:

@@ -13,12 +13,13 @@ import msgspec
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # every 10-bit value as 2 digits
+
+
 def _base32(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, digit = divmod(value, 32)
-        chars.append(_CROCKFORD[digit])
-    return "".join(reversed(chars))
+    """``value`` as ``length`` (even) Crockford base32 digits, two at a time: half the cost of
+    one digit at a time, and ids are made on every request."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(length * 5 - 10, -1, -10)])
 
 
 def new_ids(prefix: str, count: int) -> list[str]:

@@ -139,6 +139,19 @@ async def test_unknown_user_bounces_with_enhanced_code(
     assert server.connections == 1
 
 
+async def test_message_too_large_for_the_relay_is_refused_before_its_body() -> None:
+    with SmtpTestServer(max_size=2_000) as small:
+        async with SmtpPoolMailer(parse_smtp_url(small.url), size=1, timeout=5) as mailer:
+            result = await mailer.send(make_delivery("ann@example.com", text="x" * 5_000))
+            fits = await mailer.send(make_delivery("bob@example.com", n=1))
+
+        # The size went with MAIL FROM (RFC 1870): the relay said no before any RCPT or DATA.
+        assert (result.outcome, result.code) == ("bounced", 552)
+        assert small.rcpts("ann@example.com") == 0
+        assert fits.outcome == "sent"
+        assert small.connections == 1
+
+
 async def test_temporary_failure_defers_then_recovers(
     server: SmtpTestServer, mailer: SmtpPoolMailer
 ) -> None:

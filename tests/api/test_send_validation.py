@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from api.schemas import SendEmail, new_ids
+from api.schemas import SendEmail, _base32, new_ids
 from api.validation import FieldError, ValidSend, validate_send
 from tests.support.seed import SEED
 
@@ -123,6 +123,13 @@ def test_every_error_is_reported() -> None:
     result = validate_send(SendEmail(), max_recipients=50)
     assert isinstance(result, list)
     assert {e.field for e in result} == {"from", "to", "subject", "html"}
+
+
+def test_id_digits_are_crockford_base32_like_ulid() -> None:
+    # The ULID specification's example: its first 10 digits are the time 1469918176385.
+    assert _base32(1469918176385, 10) == "01aryz6s41"
+    assert _base32(2**80 - 1, 16) == "z" * 16
+    assert _base32(1, 16) == "0" * 15 + "1"
 
 
 def test_ids_are_time_ordered_and_distinct() -> None:

@@ -112,9 +112,11 @@ class SmtpTestServer:
         *,
         credentials: tuple[str, str] | None = None,
         smtputf8: bool = True,
+        max_size: int = 33_554_432,
     ) -> None:
         self.host = host
         self.smtputf8 = smtputf8
+        self.max_size = max_size  # offered as SIZE; a larger message is refused (552)
         self.port = port
         self.credentials = credentials
         self.reject: set[str] = set()
@@ -281,6 +283,7 @@ class SmtpTestServer:
             self._handler,
             hostname="smtp.test",
             enable_SMTPUTF8=self.smtputf8,
+            data_size_limit=self.max_size,
             decode_data=False,
             loop=self._loop,
             authenticator=self._handler.authenticate if self.credentials else None,
