@@ -25,7 +25,7 @@ from agents import (
     webhook_project,
 )
 from agents.mailer import Mailer
-from agents.transport import FlowControl, Transport
+from agents.transport import FlowControl, HeraldTable, Transport
 from agents.webhook_directory import EndpointDirectory
 from agents.webhook_http import WebhookClient
 from agents.webhook_lanes import Deliveries
@@ -101,6 +101,7 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         # Retry agents sleep until their head record is due: a rebalance must not wait for them.
         stream_wait_empty=False,
         web_enabled=False,
+        Table=HeraldTable,
         # Records of a batch of events wait up to 5 ms to share a produce request: fewer
         # requests for aiokafka's sender and the broker, 10-15% more mail end to end with two
         # workers on two cores (BENCHMARKS.md). Dispatch flushes before SMTP regardless.

@@ -8,12 +8,13 @@ from collections import Counter
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
-from streams.topics import SENDS_BY_RECIPIENT, SENDS_REQUESTED, WORKER_GROUP
+from streams.records import Event, decode
+from streams.topics import OUTCOMES, SENDS_BY_RECIPIENT, SENDS_REQUESTED, WORKER_GROUP
 from tables import database
 from tables.db import Message
 from tests.integration.stack import PARTITIONS, Stack, eventually
@@ -188,6 +189,55 @@ async def test_a_killed_worker_loses_no_message(stack: Stack):
         await eventually(all_sent, timeout=60, what="every message's status to be sent")
     finally:
         await database.close(engine)
+
+
+async def read_all(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    """Every record of ``topic`` so far, as (key, value)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        records: list[tuple[bytes, bytes]] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=1000)
+            records += [(r.key, r.value) for rs in batch.values() for r in rs]
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def test_a_worker_that_lost_its_disk_still_knows_what_it_sent(stack: Stack):
+    """The tables live in Kafka too (their changelogs): a worker starting on an empty disk
+    restores the send ledger, so deliveries read again are not mailed again; their outcomes
+    are published again instead."""
+    stack.start("worker")
+    async with httpx.AsyncClient(timeout=30) as client:
+        body = {**SEED, "to": [f"once{i}@example.com" for i in range(5)]}
+        accepted = await send(client, stack, body)
+        for m in accepted["messages"]:
+            await stack.wait_status(client, m["id"], "sent", timeout=120)
+    stack.stop("worker")
+    deliveries = await read_all(stack.bootstrap, SENDS_BY_RECIPIENT.name)
+    assert len(deliveries) == 5
+
+    stack.start("worker", "worker.fresh", HERALD_WORKER_DIR=str(stack.workdir / "worker.fresh"))
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        for key, value in deliveries:  # as a producer retry or a replayed batch would
+            await producer.send_and_wait(SENDS_BY_RECIPIENT.name, value, key=key)
+    finally:
+        await producer.stop()
+
+    async def published_twice() -> bool:
+        outcomes = await read_all(stack.bootstrap, OUTCOMES.name)
+        sent = Counter(decode(v, Event).message_id for _, v in outcomes)
+        return all(sent[m["id"]] == 2 for m in accepted["messages"])
+
+    await eventually(published_twice, timeout=120, what="the outcomes published again")
+    assert len(stack.smtp.messages) == 5
 
 
 async def test_a_relay_deferring_for_a_while_gets_the_mail_once_it_recovers(stack: Stack):
