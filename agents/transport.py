@@ -64,20 +64,20 @@ ChangelogRecord = tuple[str, int | None, bytes, bytes | None, Any]
 class _IdempotentProducer(faust_aiokafka.Producer):
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._changelog: list[ChangelogRecord] = []
+        self.changelog: list[ChangelogRecord] = []  # records waiting for the next flush
         self._changelog_order = asyncio.Lock()
 
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
 
     def changelog_soon(self, record: ChangelogRecord) -> None:
-        self._changelog.append(record)
+        self.changelog.append(record)
 
     async def flush(self) -> None:
         # One flush queues its records before the next one starts: a key's newer value never
         # overtakes its older one.
         async with self._changelog_order:
-            pending, self._changelog = self._changelog, []
+            pending, self.changelog = self.changelog, []
             for topic, partition, key, value, store in pending:
                 sent = await self._ensure_producer().send(
                     topic, value, key=key, partition=partition
