@@ -1,19 +1,25 @@
 """The worker's consumer never lets a fetch skip records of Herald's topics: a jump in offsets
-sends the partition back to read them (once), instead of Faust committing past them; and
-resuming a flow that runs never empties the agents' queues."""
+sends the partition back to read them (once), instead of Faust committing past them; resuming
+a flow that runs never empties the agents' queues; and a table's quick read gives back what
+Faust wrote."""
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import faust
 import pytest
+from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.queues import FlowControlQueue
 
-from agents.transport import FlowControl, Transport, contiguous
+from agents.transport import FlowControl, HeraldTable, Transport, contiguous
 
 
 @dataclass(frozen=True)
@@ -118,3 +124,52 @@ async def test_resuming_a_running_flow_keeps_what_the_agents_have_queued() -> No
     flow.suspend()  # a rebalance: what was queued is dropped when the flow comes back
     flow.resume()
     assert queue.qsize() == 0
+
+
+class _Event:
+    """An agent's current event, as the table sees it: its partition."""
+
+    message = SimpleNamespace(partition=0)
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Iterator[Any]:
+    """A worker table on RocksDB, read as an agent reads it: on its event's partition."""
+    app = faust.App(
+        "herald-test-tables", store="rocksdb://", datadir=str(tmp_path), Table=HeraldTable
+    )
+    table = app.Table("ledger", default=None, partitions=1)
+    event = _Event()
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield table
+    finally:
+        _current_event.reset(token)
+
+
+KEYS_AND_VALUES = [
+    ("msg_1", {"state": "sent", "attempt": 1, "event": '{"type":"sent"}'}),
+    ("ws_1|josé@exämple.com", {"e_1": {"at": 1.5, "entry": {"value": "josé@exämple.com"}}}),
+    ("ws_1|@example.com", {"e_2": {"at": 2.0}}),
+]
+
+
+def test_a_table_reads_back_what_faust_wrote(table: Any) -> None:
+    for key, value in KEYS_AND_VALUES:
+        table.data[key] = value  # Faust's own encoding of a local write
+    assert [table.get(key) for key, _ in KEYS_AND_VALUES] == [v for _, v in KEYS_AND_VALUES]
+
+
+def test_a_table_reads_back_what_a_changelog_restored(table: Any) -> None:
+    topic = table.changelog_topic
+    for key, value in KEYS_AND_VALUES:
+        key_bytes, _ = topic.prepare_key(key, table.key_serializer)
+        value_bytes, _ = topic.prepare_value(value, table.value_serializer)
+        table.data._set(key_bytes, value_bytes)  # what recovery writes: the record's bytes
+    assert [table.get(key) for key, _ in KEYS_AND_VALUES] == [v for _, v in KEYS_AND_VALUES]
+
+
+def test_a_missing_key_gives_the_default(table: Any) -> None:
+    table.data["msg_1"] = {"state": "sent"}
+    assert table.get("msg_2") is None
+    assert table.get("msg_2", {}) == {}
