@@ -48,6 +48,7 @@ from streams.topics import all_topics
 
 log = logging.getLogger(__name__)
 
+_FAUST_JSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z  # faust.utils.json.dumps's options
 _COMPACTED = frozenset(spec.name for spec in all_topics(0) if spec.compacted)
 
 
@@ -106,29 +107,37 @@ def _persisted(store: Any, sent: asyncio.Future[Any]) -> None:
 class HeraldTable(faust.Table):  # type: ignore[type-arg]  # Herald's tables hold any JSON
     """A Faust table whose changelog records wait for the producer's next flush (see above).
     Herald's tables have no expiry and the worker no sensors, the rest of what Faust does on
-    a write, and on a read."""
+    a write.
+
+    Reads and writes encode keys and values themselves: Faust's own path goes through its
+    serializer registry for each (twice per read, a membership test then the item; twice per
+    write, the changelog then the store), most of what a table access costs. Herald's keys
+    are strings and its values JSON, which Faust's json codec writes with orjson and these
+    options, so the bytes are the same either way."""
 
     def get(self, key: Any, default: Any = None) -> Any:
-        # Faust's own get() asks the store whether the key is there, then reads it, encoding
-        # the key through its serializer registry each time: most of a lookup's cost. Herald's
-        # keys are strings and its values JSON, which Faust's json codec writes with orjson, so
-        # one orjson.dumps, one read of the current partition's store, one orjson.loads.
-        store: Any = self.data  # a RocksDB store: its _get reads the event's partition
+        store: Any = self.data  # a RocksDB store: _get and _set use the event's partition
         stored = store._get(orjson.dumps(key))
         return default if stored is None else orjson.loads(stored)
 
-    def on_key_set(self, key: Any, value: Any) -> None:
-        self._changelog_soon(key, value, self.value_serializer)
+    def __setitem__(self, key: Any, value: Any) -> None:
+        key_bytes, value_bytes = orjson.dumps(key), orjson.dumps(value, option=_FAUST_JSON)
+        self._changelog_soon(key, key_bytes, value_bytes)
+        store: Any = self.data
+        store._set(key_bytes, value_bytes)
 
     def on_key_del(self, key: Any) -> None:
-        self._changelog_soon(key, None, "raw")
+        self._changelog_soon(key, orjson.dumps(key), None)
 
-    def _changelog_soon(self, key: Any, value: Any, value_serializer: Any) -> None:
-        topic = self.changelog_topic
+    def _changelog_soon(self, key: Any, key_bytes: bytes, value_bytes: bytes | None) -> None:
         partition = self.partition_for_key(key)  # the partition of the record being handled
-        key_bytes, _ = topic.prepare_key(key, self.key_serializer)
-        value_bytes, _ = topic.prepare_value(value, value_serializer)
-        record = (topic.get_topic_name(), partition, key_bytes, value_bytes, self.data)
+        record = (
+            self.changelog_topic.get_topic_name(),
+            partition,
+            key_bytes,
+            value_bytes,
+            self.data,
+        )
         producer: _IdempotentProducer = self.app.producer  # type: ignore[assignment]
         producer.changelog_soon(record)
 

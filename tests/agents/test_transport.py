@@ -1,7 +1,7 @@
 """The worker's consumer never lets a fetch skip records of Herald's topics: a jump in offsets
 sends the partition back to read them (once), instead of Faust committing past them; resuming
-a flow that runs never empties the agents' queues; and a table's quick read gives back what
-Faust wrote."""
+a flow that runs never empties the agents' queues; and a table's own reads and writes use
+the bytes Faust's would."""
 
 from __future__ import annotations
 
@@ -127,18 +127,30 @@ async def test_resuming_a_running_flow_keeps_what_the_agents_have_queued() -> No
 
 
 class _Event:
-    """An agent's current event, as the table sees it: its partition."""
+    """An agent's current event, as the table sees it: its topic and partition."""
 
-    message = SimpleNamespace(partition=0)
+    message = SimpleNamespace(topic="herald.sends.by_recipient", partition=0)
+
+
+class _Producer:
+    """Keeps the changelog records a table write hands to the producer."""
+
+    def __init__(self) -> None:
+        self.changelog: list[tuple[Any, ...]] = []
+
+    def changelog_soon(self, record: tuple[Any, ...]) -> None:
+        self.changelog.append(record)
 
 
 @pytest.fixture
 def table(tmp_path: Path) -> Iterator[Any]:
-    """A worker table on RocksDB, read as an agent reads it: on its event's partition."""
+    """A worker table on RocksDB, used as an agent uses it: on its event's partition."""
     app = faust.App(
         "herald-test-tables", store="rocksdb://", datadir=str(tmp_path), Table=HeraldTable
     )
+    app._producer = _Producer()
     table = app.Table("ledger", default=None, partitions=1)
+    table._verified_source_topics_for_partitions.add(_Event.message.topic)
     event = _Event()
     token = _current_event.set(weakref.ref(event))
     try:
@@ -154,6 +166,14 @@ KEYS_AND_VALUES = [
 ]
 
 
+def faust_bytes(table: Any, key: str, value: Any) -> tuple[bytes, bytes]:
+    """The changelog record's key and value as Faust's own table would have written them."""
+    topic = table.changelog_topic
+    key_bytes, _ = topic.prepare_key(key, table.key_serializer)
+    value_bytes, _ = topic.prepare_value(value, table.value_serializer)
+    return key_bytes, value_bytes
+
+
 def test_a_table_reads_back_what_faust_wrote(table: Any) -> None:
     for key, value in KEYS_AND_VALUES:
         table.data[key] = value  # Faust's own encoding of a local write
@@ -161,15 +181,36 @@ def test_a_table_reads_back_what_faust_wrote(table: Any) -> None:
 
 
 def test_a_table_reads_back_what_a_changelog_restored(table: Any) -> None:
-    topic = table.changelog_topic
     for key, value in KEYS_AND_VALUES:
-        key_bytes, _ = topic.prepare_key(key, table.key_serializer)
-        value_bytes, _ = topic.prepare_value(value, table.value_serializer)
-        table.data._set(key_bytes, value_bytes)  # what recovery writes: the record's bytes
+        table.data._set(*faust_bytes(table, key, value))  # what recovery writes
     assert [table.get(key) for key, _ in KEYS_AND_VALUES] == [v for _, v in KEYS_AND_VALUES]
 
 
+def test_a_write_goes_to_the_store_and_to_the_changelog_as_faust_would_write_it(
+    table: Any,
+) -> None:
+    for key, value in KEYS_AND_VALUES:
+        table[key] = value
+    # Faust's own read path decodes what the store holds.
+    assert [table.data[key] for key, _ in KEYS_AND_VALUES] == [v for _, v in KEYS_AND_VALUES]
+    records = [
+        (topic, partition, k, v) for topic, partition, k, v, _ in table.app._producer.changelog
+    ]
+    assert records == [
+        (table.changelog_topic.get_topic_name(), 0, *faust_bytes(table, key, value))
+        for key, value in KEYS_AND_VALUES
+    ]
+
+
+def test_a_deleted_key_is_gone_and_its_changelog_record_is_a_tombstone(table: Any) -> None:
+    table["msg_1"] = {"state": "sent"}
+    del table["msg_1"]
+    assert table.get("msg_1") is None
+    _, _, key, value, _ = table.app._producer.changelog[-1]
+    assert (key, value) == (b'"msg_1"', None)
+
+
 def test_a_missing_key_gives_the_default(table: Any) -> None:
-    table.data["msg_1"] = {"state": "sent"}
+    table["msg_1"] = {"state": "sent"}
     assert table.get("msg_2") is None
     assert table.get("msg_2", {}) == {}
