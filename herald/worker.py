@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import faust
+import mode.loop
 
 from agents.app import build_worker
 from agents.smtp import SmtpPoolMailer
@@ -14,6 +15,9 @@ from streams.topics import all_topics
 
 
 def run_worker(settings: Settings) -> None:
+    # uvloop (installed with uvicorn) for every loop this process makes: the loop's own share
+    # of each record's hops costs less (BENCHMARKS.md).
+    mode.loop.use("uvloop")
     # Herald's topics with their own settings (compaction), before Faust would make defaults.
     asyncio.run(ensure_topics(settings, all_topics(len(settings.retry_schedule))))
     # The mailer signs tracking links and return paths with the key every process shares.
