@@ -15,8 +15,8 @@ from streams.topics import all_topics
 
 
 def run_worker(settings: Settings) -> None:
-    # uvloop (installed with uvicorn) for every loop this process makes: the loop's own share
-    # of each record's hops costs less (BENCHMARKS.md).
+    # uvloop for every loop this process makes: the loop's own part of each record's hops
+    # (tasks, callbacks, socket writes) costs less, 8-15% of the worker (BENCHMARKS.md).
     mode.loop.use("uvloop")
     # Herald's topics with their own settings (compaction), before Faust would make defaults.
     asyncio.run(ensure_topics(settings, all_topics(len(settings.retry_schedule))))
