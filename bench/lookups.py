@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import tempfile
 import time
-import weakref
 from types import SimpleNamespace
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
+from agents import event_context
 from agents.screen import suppression_of
 from agents.suppressions import applied
 from agents.transport import HeraldTable
@@ -64,9 +63,7 @@ def measure(entries: int = 1_000_000, lookups: int = 200_000) -> dict[str, Any]:
             Table=HeraldTable,
         )
         table = app.Table("suppressions", default=None, partitions=1)
-        event = _Event()
-        token = _current_event.set(weakref.ref(event))
-        try:
+        with event_context.current(_Event()):
             store = table.data
             t0 = time.perf_counter()
             for i in range(entries):
@@ -81,8 +78,6 @@ def measure(entries: int = 1_000_000, lookups: int = 200_000) -> dict[str, Any]:
             t1 = time.perf_counter()
             hits = sum(suppression_of(table, d) is not None for d in deliveries)
             took = time.perf_counter() - t1
-        finally:
-            _current_event.reset(token)
     return {
         "entries": entries,
         "load_s": loaded,

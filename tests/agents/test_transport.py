@@ -5,7 +5,6 @@ the bytes Faust's would."""
 
 from __future__ import annotations
 
-import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -15,10 +14,10 @@ from typing import Any
 
 import faust
 import pytest
-from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.queues import FlowControlQueue
 
+from agents import event_context
 from agents.transport import FlowControl, HeraldTable, Transport, contiguous
 
 
@@ -151,12 +150,8 @@ def table(tmp_path: Path) -> Iterator[Any]:
     app._producer = _Producer()
     table = app.Table("ledger", default=None, partitions=1)
     table._verified_source_topics_for_partitions.add(_Event.message.topic)
-    event = _Event()
-    token = _current_event.set(weakref.ref(event))
-    try:
+    with event_context.current(_Event()):
         yield table
-    finally:
-        _current_event.reset(token)
 
 
 KEYS_AND_VALUES = [
