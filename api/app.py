@@ -20,11 +20,11 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 
 from api.auth import (
+    Admit,
     KeyCache,
     add_rate_limit_headers,
     provide_caller,
     provide_workspace_id,
-    require_api_key,
 )
 from api.client_ip import Proxies, parse_networks
 from api.errors import EXCEPTION_HANDLERS, add_request_id_header
@@ -35,6 +35,7 @@ from api.ratelimit import KeyLimiter
 from api.routes import api_keys, emails, events, health, messages, tracking, workspace
 from api.routes.suppressions import SuppressionsController
 from api.routes.webhooks import WebhooksController
+from api.send_lane import send_lane
 from config.secrets import signing_key
 from config.settings import Settings
 from streams.webhook_secrets import Sealer
@@ -71,11 +72,12 @@ def create_app(settings: Settings, producer: SendProducer, *, manage_db: bool = 
     key = signing_key(settings)
     sealer = Sealer(key)
     cache = KeyCache(defaults)
-    guard = require_api_key(cache, KeyLimiter(), trusted)
+    admit = Admit(cache, KeyLimiter(), trusted)
     intake = emails.Intake(producer, settings)
     v1 = Router(
         path="/v1",
-        guards=[guard],
+        guards=[admit.guard()],
+        middleware=[send_lane(admit, intake)],
         dependencies={
             "caller": Provide(provide_caller),
             "workspace_id": Provide(provide_workspace_id),

@@ -1,7 +1,8 @@
 """Who may call the ``/v1`` routes: bearer keys, their IP allowlists, scopes and rate limits.
 
-The ``/v1`` router carries :func:`require_api_key` as a guard, so no route under it runs (or
-reads its body) without a valid key. In order, a request needs: a live key (401), a client
+The ``/v1`` router carries :meth:`Admit.guard` as a guard, and :mod:`api.send_lane` calls
+:meth:`Admit.check` itself, so no route under ``/v1`` runs (or reads its body) without a valid
+key. In order, a request needs: a live key (401), a client
 address the key's allowlist admits (403), a token from the key's bucket (429), and the scope
 its route asks for (403). Handlers receive the key's workspace as the ``workspace_id``
 dependency and the whole :class:`Caller` as ``caller``.
@@ -149,50 +150,67 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
+def scope_ip(scope: Scope, trusted: tuple[Network, ...]) -> Address | None:
+    """The client's address: the socket peer, or what ``trusted`` proxies say it is."""
+    client = scope.get("client")
+    headers = scope.get("headers", ())
+    forwarded = [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"]
+    return client_ip(client[0] if client else None, forwarded, trusted)
+
+
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
-def connection_ip(
-    connection: ASGIConnection[Any, Any, Any, Any], trusted: tuple[Network, ...]
-) -> Address | None:
-    """The client's address: the socket peer, or what ``trusted`` proxies say it is."""
-    peer = connection.client.host if connection.client else None
-    return client_ip(peer, connection.headers.getall("x-forwarded-for", []), trusted)
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """The admission of every ``/v1`` request: :meth:`guard` for the router, :meth:`check`
+    for a route served below Litestar (:mod:`api.send_lane`)."""
 
+    cache: KeyCache
+    limiter: KeyLimiter
+    trusted: tuple[Network, ...]
 
-def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network, ...]) -> Guard:
-    """The guard. A route names the scope it needs in its ``opt`` (``{"scope": "send"}``);
-    otherwise reading (GET) needs ``read`` and anything else ``full``. A ``full`` key may do
-    everything."""
+    def guard(self) -> Guard:
+        """The router's guard. A route names the scope it needs in its ``opt``
+        (``{"scope": "send"}``); otherwise reading (GET) needs ``read`` and anything else
+        ``full``. A ``full`` key may do everything.
 
-    async def guard(
-        connection: ASGIConnection[Any, Any, Any, Any], route: BaseRouteHandler
-    ) -> None:
-        # Read from the scope itself: Litestar's Headers and State wrappers, built for every
-        # request, cost as much as the checks.
-        scope = connection.scope
+        A function, not a bound method: Litestar deep-copies the guards it registers, and the
+        copy of a bound method would check keys against its own copy of the cache and limiter."""
+
+        async def guard(
+            connection: ASGIConnection[Any, Any, Any, Any], route: BaseRouteHandler
+        ) -> None:
+            await self.check(connection.scope, route.opt.get("scope"))
+
+        return guard
+
+    async def check(self, scope: Scope, needed: str | None) -> Caller:
+        """The caller of the request in ``scope`` if it may do what needs ``needed``; else the
+        401, 403 or 429 to answer. Read from the scope itself: Litestar's Headers and State
+        wrappers, built for every request, cost as much as the checks."""
         token = bearer_token(_header(scope, b"authorization"))
         if token is None:
             raise Unauthorized("Send your API key as Authorization: Bearer <key>.")
-        caller = await cache.authenticate(token)
+        caller = await self.cache.authenticate(token)
         if caller is None:
             raise Unauthorized("The API key is unknown, revoked or expired.")
         if caller.networks:  # most keys have no allowlist: no address to work out then
-            ip = connection_ip(connection, trusted)
+            ip = scope_ip(scope, self.trusted)
             if not allowed(ip, caller.networks):
                 raise Forbidden(f"This key may not be used from {ip}.", kind="ip-not-allowed")
-        verdict = await limiter.check(
-            caller.key_id, rate=caller.limits.key_rate, burst=caller.limits.key_burst
+        limits = caller.limits
+        verdict = await self.limiter.check(
+            caller.key_id, rate=limits.key_rate, burst=limits.key_burst
         )
         state = scope.setdefault("state", {})
         state[_VERDICT] = verdict
         if not verdict.allowed:
             raise RateLimited(
-                f"This key allows {caller.limits.key_rate:g} requests per second "
-                f"(bursts of {caller.limits.key_burst}); retry in {verdict.retry_after} s."
+                f"This key allows {limits.key_rate:g} requests per second "
+                f"(bursts of {limits.key_burst}); retry in {verdict.retry_after} s."
             )
-        method = scope.get("method")
-        needed = route.opt.get("scope") or ("read" if method in ("GET", "HEAD") else "full")
+        needed = needed or ("read" if scope.get("method") in ("GET", "HEAD") else "full")
         if needed not in caller.grant.scopes and "full" not in caller.grant.scopes:
             raise Forbidden(
                 f"This route needs a key with the {needed!r} or 'full' scope; this key has "
@@ -200,8 +218,7 @@ def require_api_key(cache: KeyCache, limiter: KeyLimiter, trusted: tuple[Network
                 kind="insufficient-scope",
             )
         state[_CALLER] = caller
-
-    return guard
+        return caller
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

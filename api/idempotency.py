@@ -38,10 +38,10 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-from litestar import Request, Response
+from litestar import Response
 from litestar.enums import MediaType
+from litestar.types import Scope
 
 from api.errors import IdempotencyConflict, IdempotencyMismatch, InvalidIdempotencyKey
 from tables import idempotency
@@ -104,17 +104,14 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def idempotent_request(
-    request: Request[Any, Any, Any], workspace_id: str, body: bytes
-) -> IdempotentRequest | None:
-    """The request's key and fingerprint; None when it has no key; 400 when the key is bad."""
-    values = [value for name, value in request.scope["headers"] if name.lower() == _HEADER_NAME]
+def idempotent_request(scope: Scope, workspace_id: str, body: bytes) -> IdempotentRequest | None:
+    """The key and fingerprint of the request in ``scope``; None when it has no key; 400 when
+    the key is bad."""
+    values = [value for name, value in scope["headers"] if name.lower() == _HEADER_NAME]
     key = parse_key(values)
     if key is None:
         return None
-    return IdempotentRequest(
-        workspace_id, key, fingerprint(request.method, request.scope["path"], body)
-    )
+    return IdempotentRequest(workspace_id, key, fingerprint(scope["method"], scope["path"], body))
 
 
 async def run_idempotent(
@@ -129,8 +126,27 @@ async def run_idempotent(
 
     Call it after the body is validated, with the reply the request will give if all goes
     well (``planned``); without a key it simply runs ``execute(planned.body, False)``."""
+    reply, replayed = await settle(
+        idem, planned=planned, execute=execute, ttl=ttl, lock_seconds=lock_seconds
+    )
+    headers = {REPLAYED_HEADER: "true"} if replayed else None
+    return Response(
+        reply.body, status_code=reply.status, media_type=MediaType.JSON, headers=headers
+    )
+
+
+async def settle(
+    idem: IdempotentRequest | None,
+    *,
+    planned: Reply,
+    execute: Execute,
+    ttl: float,
+    lock_seconds: float = LOCK_SECONDS,
+) -> tuple[Reply, bool]:
+    """:func:`run_idempotent`'s reply, and whether it is a replay, for a route that writes
+    its response itself."""
     if idem is None:
-        return _response(await execute(planned.body, False))
+        return await execute(planned.body, False), False
     outcome = await idempotency.claim(
         idem.workspace_id,
         idem.key,
@@ -142,7 +158,7 @@ async def run_idempotent(
     )
     if isinstance(outcome, Replay):
         stored = outcome.response
-        return _response(Reply(stored.status, stored.body.encode()), replayed=True)
+        return Reply(stored.status, stored.body.encode()), True
     if isinstance(outcome, Mismatch):
         raise IdempotencyMismatch(
             f"This {HEADER} was already used with a different request; use a new key."
@@ -151,7 +167,7 @@ async def run_idempotent(
         raise IdempotencyConflict(
             f"A request with this {HEADER} is still being processed; retry in a few seconds."
         )
-    return _response(await _carry_out(outcome, planned, execute))
+    return await _carry_out(outcome, planned, execute), False
 
 
 async def _carry_out(claimed: Claimed, planned: Reply, execute: Execute) -> Reply:
@@ -184,10 +200,3 @@ async def _forget(claimed: Claimed) -> None:
 def _stored(reply: Reply) -> StoredResponse:
     body = reply.body if reply.stored_body is None else reply.stored_body
     return StoredResponse(reply.status, body.decode())
-
-
-def _response(reply: Reply, *, replayed: bool = False) -> Response[bytes]:
-    headers = {REPLAYED_HEADER: "true"} if replayed else None
-    return Response(
-        reply.body, status_code=reply.status, media_type=MediaType.JSON, headers=headers
-    )

@@ -175,7 +175,7 @@ class ApiKeysController(Controller):
         """Create a key. The answer holds its secret, once (an idempotent replay does not)."""
         data = data or CreateKey()
         networks = _checked_networks(data.allowed_ips)
-        idem = idempotent_request(request, workspace_id, await request.body())
+        idem = idempotent_request(request.scope, workspace_id, await request.body())
 
         async def execute(_: bytes, __: bool) -> Reply:
             try:
@@ -246,7 +246,7 @@ class ApiKeysController(Controller):
         (default 24 h), then answers 401."""
         asked = data.expires_in if data is not None else None
         overlap = timedelta(seconds=settings.key_rotation_overlap if asked is None else asked)
-        idem = idempotent_request(request, workspace_id, await request.body())
+        idem = idempotent_request(request.scope, workspace_id, await request.body())
 
         async def execute(_: bytes, __: bool) -> Reply:
             try:

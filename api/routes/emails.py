@@ -30,6 +30,7 @@ from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from litestar.types import Scope
 
 from api.auth import Caller, caller_of
 from api.errors import (
@@ -40,7 +41,7 @@ from api.errors import (
     problem_of,
     request_id_of,
 )
-from api.idempotency import Reply, idempotent_request, run_idempotent
+from api.idempotency import REPLAYED_HEADER, Reply, idempotent_request, run_idempotent, settle
 from api.openapi import GUARDED, IDEMPOTENCY_KEY, body_documented_as, problems, returns
 from api.producer import SendProducer
 from api.schemas import (
@@ -253,17 +254,30 @@ Batch = Annotated[list[SendEmail], msgspec.Meta(min_length=1, max_length=MAX_BAT
     },
 )
 async def send_email(request: Request[Any, Any, Any], intake: IntakeDep) -> Response[bytes]:
-    """Validate, give the request and each recipient an id, and return once Kafka has it."""
-    caller, producer, settings = caller_of(request), intake.producer, intake.settings
-    body = await request.body()
+    """Validate, give the request and each recipient an id, and return once Kafka has it.
+
+    Declared for routing, the guard and the OpenAPI document; in the app :mod:`api.send_lane`
+    answers this route first, with :func:`accept_send` as here."""
+    reply, replayed = await accept_send(
+        request.scope, await request.body(), caller_of(request), intake
+    )
+    headers = {REPLAYED_HEADER: "true"} if replayed else None
+    return Response(reply.body, status_code=reply.status, headers=headers)
+
+
+async def accept_send(
+    scope: Scope, body: bytes, caller: Caller, intake: Intake
+) -> tuple[Reply, bool]:
+    """``POST /v1/emails`` once the key is admitted: its reply, and whether it is a replay."""
+    producer, settings = intake.producer, intake.settings
     workspace_id = caller.workspace_id
-    idem = idempotent_request(request, workspace_id, body)
+    idem = idempotent_request(scope, workspace_id, body)
     checked = validate_send(decode_send(body), max_recipients=settings.max_recipients)
     if isinstance(checked, list):
         raise ValidationFailed(checked)
     # The send's id is the HTTP request id when Herald made that one, so one id names both;
     # an id the client chose is echoed in X-Request-Id but never becomes a send id.
-    http_id = request_id_of(request.scope)
+    http_id = request_id_of(scope)
     request_id = http_id.value if http_id.generated else new_id("req")
     record = build_record(
         checked,
@@ -282,9 +296,7 @@ async def send_email(request: Request[Any, Any, Any], intake: IntakeDep) -> Resp
         return Reply(HTTP_202_ACCEPTED, plan)
 
     planned = Reply(HTTP_202_ACCEPTED, msgspec.json.encode(accepted(record)))
-    return await run_idempotent(
-        idem, planned=planned, execute=execute, ttl=settings.idempotency_ttl
-    )
+    return await settle(idem, planned=planned, execute=execute, ttl=settings.idempotency_ttl)
 
 
 @post(
@@ -307,7 +319,7 @@ async def send_batch(request: Request[Any, Any, Any], intake: IntakeDep) -> Resp
     caller, producer, settings = caller_of(request), intake.producer, intake.settings
     body = await request.body()
     workspace_id = caller.workspace_id
-    idem = idempotent_request(request, workspace_id, body)
+    idem = idempotent_request(request.scope, workspace_id, body)
     emails = [
         check_email(raw, max_recipients=settings.max_recipients) for raw in decode_batch(body)
     ]

@@ -87,7 +87,7 @@ class SuppressionsController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[bytes]:
         body = await request.body()
-        idem = idempotent_request(request, workspace_id, body)
+        idem = idempotent_request(request.scope, workspace_id, body)
         asked = decode(body, SuppressionBody)
         target = check_target(asked)
         if isinstance(target, list):
@@ -132,7 +132,7 @@ class SuppressionsController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[bytes]:
         body = await request.body()
-        idem = idempotent_request(request, workspace_id, body)
+        idem = idempotent_request(request.scope, workspace_id, body)
         judged = suppression_bulk.judge(workspace_id, decode(body, SuppressionBulk), time.time())
         request_id = request_id_of(request.scope).value
 

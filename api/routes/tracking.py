@@ -31,7 +31,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from api.auth import connection_ip
+from api.auth import scope_ip
 from api.client_ip import Proxies
 from api.errors import ApiError
 from api.producer import SendProducer
@@ -195,7 +195,7 @@ def _location(destination: str) -> str:
 
 
 def _address(request: _Request, trusted: Proxies) -> str | None:
-    found = connection_ip(request, trusted.networks)
+    found = scope_ip(request.scope, trusted.networks)
     return str(found) if found is not None else None
 
 

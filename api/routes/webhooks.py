@@ -107,7 +107,7 @@ class WebhooksController(Controller):
         sealer: NamedDependency[Sealer],
     ) -> Response[bytes]:
         body = await request.body()
-        idem = idempotent_request(request, workspace_id, body)
+        idem = idempotent_request(request.scope, workspace_id, body)
         secret, now = new_secret(), time.time()
         made = new_endpoint(
             decode(body, WebhookBody),
@@ -256,7 +256,7 @@ class WebhooksController(Controller):
         stored = await existing(workspace_id, webhook_id)
         asked = data.overlap_seconds if data is not None else None
         overlap = settings.webhook_secret_overlap if asked is None else float(asked)
-        idem = idempotent_request(request, workspace_id, await request.body())
+        idem = idempotent_request(request.scope, workspace_id, await request.body())
 
         async def execute(_: bytes, __: bool) -> Reply:
             secret, now = new_secret(), time.time()
@@ -347,7 +347,7 @@ class WebhooksController(Controller):
                 f"Webhook endpoint {endpoint.id} is disabled: enable it first.",
                 kind="webhook-disabled",
             )
-        idem = idempotent_request(request, workspace_id, body)
+        idem = idempotent_request(request.scope, workspace_id, body)
 
         async def execute(_: bytes, __: bool) -> Reply:
             tasks = [task(endpoint, data) for data in await chosen_events(endpoint, ask)]
