@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -96,6 +97,47 @@ async def test_oversized_body_is_413(
     response = await client.post("/v1/emails", json=payload, headers=tenant.auth)
 
     assert_problem(response, 413, "too-large")
+    assert producer.records == []
+
+
+async def test_oversized_body_without_a_length_is_413(
+    client: AsyncTestClient[Any], tenant: Tenant, producer: MemorySendProducer
+) -> None:
+    """Streamed without Content-Length (the test client cannot), so the size is known only
+    as the body arrives: the app is called as the server calls it."""
+    payload = msgspec.json.encode({**SEED, "html": "x" * (2 * MAX_BODY_BYTES)})
+    chunks = [payload[i : i + 8192] for i in range(0, len(payload), 8192)]
+    headers = [(name.lower().encode(), value.encode()) for name, value in tenant.auth.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/emails",
+        "raw_path": b"/v1/emails",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await client.app(scope, receive, send)
+
+    assert sent[0]["status"] == 413
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert msgspec.json.decode(body)["type"].endswith("/too-large")
+    assert chunks, "the whole body was read before it was refused"
     assert producer.records == []
 
 
