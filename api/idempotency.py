@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from litestar import Response
 from litestar.enums import MediaType
-from litestar.types import Scope
+from litestar.types import HTTPScope
 
 from api.errors import IdempotencyConflict, IdempotencyMismatch, InvalidIdempotencyKey
 from tables import idempotency
@@ -104,7 +104,9 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def idempotent_request(scope: Scope, workspace_id: str, body: bytes) -> IdempotentRequest | None:
+def idempotent_request(
+    scope: HTTPScope, workspace_id: str, body: bytes
+) -> IdempotentRequest | None:
     """The key and fingerprint of the request in ``scope``; None when it has no key; 400 when
     the key is bad."""
     values = [value for name, value in scope["headers"] if name.lower() == _HEADER_NAME]

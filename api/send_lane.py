@@ -14,10 +14,21 @@ which turn anything the lane raises into the same problem responses as the route
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import (
+    ASGIApp,
+    HTTPReceiveMessage,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Receive,
+    Scope,
+    Send,
+)
 
 from api.auth import Admit
 from api.idempotency import REPLAYED_HEADER
@@ -33,7 +44,7 @@ def send_lane(admit: Admit, intake: Intake) -> Callable[[ASGIApp], ASGIApp]:
     def middleware(app: ASGIApp) -> ASGIApp:
         async def lane(scope: Scope, receive: Receive, send: Send) -> None:
             handler = scope.get("route_handler")
-            if handler is None or handler.fn is not send_email.fn:
+            if not isinstance(handler, HTTPRouteHandler) or handler.fn is not send_email.fn:
                 await app(scope, receive, send)
                 return
             caller = await admit.check(scope, handler.opt.get("scope"))
@@ -41,12 +52,23 @@ def send_lane(admit: Admit, intake: Intake) -> Callable[[ASGIApp], ASGIApp]:
             body = await _body(scope, receive, limit)
             if body is None:
                 return  # the client went away before its body arrived: nothing was sent
-            reply, replayed = await accept_send(scope, body, caller, intake)
+            http = cast("HTTPScope", scope)  # the send route's handler is an HTTP one
+            reply, replayed = await accept_send(http, body, caller, intake)
             headers = [_JSON, (b"content-length", str(len(reply.body)).encode())]
             if replayed:
                 headers.append(_REPLAYED)
-            await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-            await send({"type": "http.response.body", "body": reply.body})
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": headers,
+            }
+            await send(start)
+            body_event: HTTPResponseBodyEvent = {
+                "type": "http.response.body",
+                "body": reply.body,
+                "more_body": False,
+            }
+            await send(body_event)
 
         return lane
 
@@ -70,7 +92,7 @@ async def _body(scope: Scope, receive: Receive, limit: int | None) -> bytes | No
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message = cast("HTTPReceiveMessage", await receive())
         if message["type"] == "http.disconnect":
             return None
         chunk = message.get("body", b"")

@@ -30,7 +30,7 @@ from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
-from litestar.types import Scope
+from litestar.types import HTTPScope
 
 from api.auth import Caller, caller_of
 from api.errors import (
@@ -266,7 +266,7 @@ async def send_email(request: Request[Any, Any, Any], intake: IntakeDep) -> Resp
 
 
 async def accept_send(
-    scope: Scope, body: bytes, caller: Caller, intake: Intake
+    scope: HTTPScope, body: bytes, caller: Caller, intake: Intake
 ) -> tuple[Reply, bool]:
     """``POST /v1/emails`` once the key is admitted: its reply, and whether it is a replay."""
     producer, settings = intake.producer, intake.settings
