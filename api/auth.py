@@ -3,8 +3,9 @@
 The ``/v1`` router carries :meth:`Admit.guard` as a guard, and :mod:`api.send_lane` calls
 :meth:`Admit.check` itself, so no route under ``/v1`` runs (or reads its body) without a valid
 key. In order, a request needs: a live key (401), a client address the key's allowlist admits
-(403), a token from the key's bucket (429), and the scope its route asks for (403). Handlers receive the key's workspace as the ``workspace_id``
-dependency and the whole :class:`Caller` as ``caller``.
+(403), a token from the key's bucket (429), and the scope its route asks for (403). Handlers
+receive the key's workspace as the ``workspace_id`` dependency and the whole :class:`Caller`
+as ``caller``.
 """
 
 from __future__ import annotations
