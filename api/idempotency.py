@@ -131,6 +131,11 @@ async def run_idempotent(
     reply, replayed = await settle(
         idem, planned=planned, execute=execute, ttl=ttl, lock_seconds=lock_seconds
     )
+    return response(reply, replayed=replayed)
+
+
+def response(reply: Reply, *, replayed: bool = False) -> Response[bytes]:
+    """The reply as Litestar's response, marked when it is a replay."""
     headers = {REPLAYED_HEADER: "true"} if replayed else None
     return Response(
         reply.body, status_code=reply.status, media_type=MediaType.JSON, headers=headers

@@ -41,7 +41,7 @@ from api.errors import (
     problem_of,
     request_id_of,
 )
-from api.idempotency import REPLAYED_HEADER, Reply, idempotent_request, run_idempotent, settle
+from api.idempotency import Reply, idempotent_request, response, run_idempotent, settle
 from api.openapi import GUARDED, IDEMPOTENCY_KEY, body_documented_as, problems, returns
 from api.producer import SendProducer
 from api.schemas import (
@@ -261,8 +261,7 @@ async def send_email(request: Request[Any, Any, Any], intake: IntakeDep) -> Resp
     reply, replayed = await accept_send(
         request.scope, await request.body(), caller_of(request), intake
     )
-    headers = {REPLAYED_HEADER: "true"} if replayed else None
-    return Response(reply.body, status_code=reply.status, headers=headers)
+    return response(reply, replayed=replayed)
 
 
 async def accept_send(
