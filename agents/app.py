@@ -32,6 +32,7 @@ from agents.webhook_lanes import Deliveries
 from config.secrets import signing_key
 from config.settings import Settings
 from streams import topics
+from streams.partitioner import kafka_partitioner
 from streams.records import WebhookAttempt, encode
 from streams.webhook_secrets import Sealer
 from tables.hot import HotTables, declare_tables
@@ -106,6 +107,7 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         # requests for aiokafka's sender and the broker, 10-15% more mail end to end with two
         # workers on two cores (BENCHMARKS.md). Dispatch flushes before SMTP regardless.
         producer_linger=0.005,
+        producer_partitioner=kafka_partitioner,  # Kafka's own, hashed in C (streams.partitioner)
     )
 
     def topic(*specs: topics.TopicSpec) -> Any:

@@ -25,6 +25,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped,unused-ignore]
 
 from api.errors import QueueUnavailable, RecordTooLarge
 from streams import records
+from streams.partitioner import kafka_partitioner
 from streams.records import SendRequested
 from streams.topics import SENDS_REQUESTED
 
@@ -91,6 +92,7 @@ class KafkaSendProducer:
             # No linger: each request waits for its ack anyway, and records that arrive while a
             # produce request is in flight are batched into the next one.
             linger_ms=0,
+            partitioner=kafka_partitioner,
             max_request_size=self._max_request_size,
             request_timeout_ms=self._request_timeout_ms,
         )

@@ -35,7 +35,6 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped,unused-ignore]
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
 from agents.app import build_worker
 from agents.mailer import MemoryMailer
@@ -46,6 +45,7 @@ from bench.lookups import hard_bounce
 from config.broker import EmbeddedBroker
 from config.settings import Settings
 from streams.admin import ensure_topics
+from streams.partitioner import kafka_partitioner
 from streams.records import Event, SuppressionChange, decode
 from streams.suppressions import table_key
 from streams.topics import EVENTS, TopicSpec, all_topics, recipient_key
@@ -80,12 +80,11 @@ def _records(table: Any, entries: int) -> Iterator[tuple[int, bytes, bytes]]:
     """(partition, key, value) of each entry as the suppressions agent's writes leave them."""
     serializers = table.app.serializers
     partitions = list(range(table.partitions))
-    partitioner = DefaultPartitioner()
     for i in range(entries):
         change = _change(i)
         key = table_key(WORKSPACE, change.entry.value)
         yield (
-            partitioner(recipient_key(change.entry.value), partitions, partitions),
+            kafka_partitioner(recipient_key(change.entry.value), partitions, partitions),
             serializers.dumps_key(table.key_type, key, serializer=table.key_serializer),
             serializers.dumps_value(
                 table.value_type, applied(None, change), serializer=table.value_serializer

@@ -15,11 +15,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from dashboard.clock import Clock
 from dashboard.health import GroupHealth, Health, partition_lags
 from dashboard.source import Lookup, current_entries
+from streams.partitioner import kafka_partitioner
 from streams.records import RecordError, SuppressionChange, decode
 from streams.suppressions import address_value, domain_of
 from streams.topics import DEAD_LETTERS, RETRY_PREFIX, SUPPRESSIONS, WORKER_GROUP, recipient_key
@@ -153,7 +153,7 @@ async def _scan(
     await consumer.start()
     if not partitions:
         return Lookup(address=address, error=f"no topic {SUPPRESSIONS.name} on the cluster")
-    partition = DefaultPartitioner()(recipient_key(address), partitions, partitions)
+    partition = kafka_partitioner(recipient_key(address), partitions, partitions)
     tp = TopicPartition(SUPPRESSIONS.name, partition)
     consumer.assign([tp])
     end = (await consumer.end_offsets([tp]))[tp]

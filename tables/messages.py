@@ -13,8 +13,8 @@ idempotent upsert:
 - each tag of a message is one ``message_tags`` row (what the Events API filters tags by);
 - an event of no message (``webhook_disabled``: empty message id) is recorded as an event only.
 
-The writes of a batch happen in one transaction, with one statement per few hundred rows; the
-SQL (``INSERT ... ON CONFLICT ... DO UPDATE`` with ``excluded``) is the same on SQLite and
+The writes of a batch happen in one transaction, one ``executemany`` per table; the SQL
+(``INSERT ... ON CONFLICT ... DO UPDATE`` with ``excluded``) is the same on SQLite and
 PostgreSQL. Reading events back is :mod:`tables.events`.
 """
 
@@ -29,7 +29,7 @@ import msgspec
 import orjson
 
 from streams.records import Event
-from tables.database import write_transaction
+from tables.database import Rows, write_transaction
 from tables.db import Message, MessageEvent
 
 # Delivery status only climbs. A bounce report after "sent" or "delivered" wins; engagement
@@ -143,8 +143,8 @@ class _Summary:
 
 
 _UPSERT_COLUMNS = (
-    "id, workspace_id, sender, recipient, subject, tags, program, request_id, status, "
-    "status_rank, has_summary, created_at, updated_at"
+    *("id", "workspace_id", "sender", "recipient", "subject", "tags", "program"),
+    *("request_id", "status", "status_rank", "has_summary", "created_at", "updated_at"),
 )
 _FILL = "(excluded.has_summary AND NOT messages.has_summary)"
 _CLIMB = "(excluded.status_rank > messages.status_rank)"
@@ -182,26 +182,15 @@ def _summaries(events: list[Event]) -> list[_Summary]:
 
 
 _EVENT_COLUMNS = (
-    "id, message_id, workspace_id, type, at, attempt, smtp_code, enhanced_code, reply, "
-    "possible_duplicate, seq, program, detail, recipient, tags"
+    *("id", "message_id", "workspace_id", "type", "at", "attempt", "smtp_code"),
+    *("enhanced_code", "reply", "possible_duplicate", "seq", "program", "detail"),
+    *("recipient", "tags"),
 )
 
 
-async def _insert(table: str, columns: str, rows: list[list[Any]], tail: str) -> None:
-    """``INSERT INTO table (columns) VALUES ... tail``, ``CHUNK`` rows per statement. Plain
-    SQL with bound values: a Piccolo row object per event cost about 5% of the worker's CPU."""
-    width = len(columns.split(","))
-    row = "(" + ", ".join(["{}"] * width) + ")"
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        values = ", ".join([row] * len(chunk))
-        sql = f"INSERT INTO {table} ({columns}) VALUES {values} {tail}"  # noqa: S608
-        await Message.raw(sql, *(value for r in chunk for value in r))
-
-
-async def _insert_events(events: list[Event]) -> None:
-    rows = [
-        [
+async def _insert_events(rows: Rows, events: list[Event]) -> None:
+    values = [
+        (
             event.event_id,
             event.message_id,
             event.workspace_id,
@@ -217,10 +206,10 @@ async def _insert_events(events: list[Event]) -> None:
             orjson.dumps(detail_of(event)).decode(),
             event.recipient,
             orjson.dumps(event.tags).decode(),
-        ]
+        )
         for event in events
     ]
-    await _insert("message_events", _EVENT_COLUMNS, rows, "ON CONFLICT (id) DO NOTHING")
+    await rows.insert("message_events", _EVENT_COLUMNS, values, "ON CONFLICT (id) DO NOTHING")
 
 
 def tag_id(message_id: str, tag: str) -> str:
@@ -228,19 +217,19 @@ def tag_id(message_id: str, tag: str) -> str:
     return hashlib.sha256(f"{message_id}\0{tag}".encode()).hexdigest()
 
 
-async def _insert_tags(events: list[Event]) -> None:
+async def _insert_tags(rows: Rows, events: list[Event]) -> None:
     """One row per tag of each message; every event of a message carries its tags (the
     timeline agent fills them in), so whichever event comes first writes them."""
-    found: dict[str, list[Any]] = {}
+    found: dict[str, tuple[str, str, str, str]] = {}
     for event in events:
         if not event.message_id:
             continue
         for tag in event.tags:
             row_id = tag_id(event.message_id, tag)
             if row_id not in found:
-                found[row_id] = [row_id, event.workspace_id, event.message_id, tag]
-    columns = "id, workspace_id, message_id, tag"
-    await _insert("message_tags", columns, list(found.values()), "ON CONFLICT (id) DO NOTHING")
+                found[row_id] = (row_id, event.workspace_id, event.message_id, tag)
+    columns = ("id", "workspace_id", "message_id", "tag")
+    await rows.insert("message_tags", columns, list(found.values()), "ON CONFLICT (id) DO NOTHING")
 
 
 def detail_of(event: Event) -> dict[str, Any]:
@@ -253,9 +242,9 @@ def detail_of(event: Event) -> dict[str, Any]:
     return detail
 
 
-async def _upsert_messages(summaries: list[_Summary], now: datetime) -> None:
-    rows = [
-        [
+async def _upsert_messages(rows: Rows, summaries: list[_Summary], now: datetime) -> None:
+    values = [
+        (
             s.id,
             s.workspace_id,
             s.sender,
@@ -269,10 +258,10 @@ async def _upsert_messages(summaries: list[_Summary], now: datetime) -> None:
             s.has_summary,
             _timestamp(s.created_at),
             now,
-        ]
+        )
         for s in summaries
     ]
-    await _insert("messages", _UPSERT_COLUMNS, rows, _UPSERT_TAIL)
+    await rows.insert("messages", _UPSERT_COLUMNS, values, _UPSERT_TAIL)
 
 
 async def project_events(events: list[Event]) -> None:
@@ -283,10 +272,10 @@ async def project_events(events: list[Event]) -> None:
     unique = list(first_seen.values())
     if not unique:
         return
-    async with write_transaction(Message._meta.db):
-        await _insert_events(unique)
-        await _insert_tags(unique)
-        await _upsert_messages(_summaries(unique), datetime.now(UTC))
+    async with write_transaction(Message._meta.db) as rows:
+        await _insert_events(rows, unique)
+        await _insert_tags(rows, unique)
+        await _upsert_messages(rows, _summaries(unique), datetime.now(UTC))
 
 
 def timeline_order(row: dict[str, Any]) -> tuple[int, float, int, int, str]:
