@@ -112,6 +112,30 @@ async def test_bcc_copy_goes_to_the_bcc_address_only(
     assert b"hidden@example.com" not in received.data
 
 
+@pytest.mark.parametrize("recipient", ['"ann smith"@example.com', "ann.o'neil+news@example.com"])
+async def test_an_address_goes_on_rcpt_to_as_written(
+    server: SmtpTestServer, mailer: SmtpPoolMailer, recipient: str
+) -> None:
+    # A plain mailbox goes on the command line directly, any other through aiosmtplib's parser.
+    result = await mailer.send(make_delivery(recipient))
+
+    assert result.outcome == "sent"
+    [received] = await server.wait_for(1)
+    assert received.rcpt_tos == (recipient,)
+
+
+async def test_an_address_with_a_control_character_bounces_unsent(
+    server: SmtpTestServer, mailer: SmtpPoolMailer
+) -> None:
+    result = await mailer.send(make_delivery("ann@exa\x00mple.com"))
+
+    assert (result.outcome, result.code) == ("bounced", None)
+    assert result.reply.startswith("invalid address")
+    assert (await mailer.send(make_delivery("ann@example.com"))).outcome == "sent"
+    [received] = await server.wait_for(1)
+    assert received.rcpt_tos == ("ann@example.com",)
+
+
 async def test_connections_are_reused(server: SmtpTestServer, mailer: SmtpPoolMailer) -> None:
     deliveries = [make_delivery(f"user{n}@example.com", n) for n in range(50)]
 
