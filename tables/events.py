@@ -21,9 +21,10 @@ from piccolo.query.functions.string import Lower
 from streams.public import event_data
 from streams.records import Event, Suppression
 from tables.db import Message, MessageEvent, MessageTag
-from tables.messages import CHUNK, DETAIL_FIELDS, timeline_order
+from tables.messages import DETAIL_FIELDS, timeline_order
 
 Order = Literal["newest", "oldest"]
+CHUNK = 500  # ids per query: well under both databases' limit of bound parameters
 
 
 @dataclass(frozen=True, slots=True)

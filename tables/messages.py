@@ -60,7 +60,6 @@ DETAIL_FIELDS = (
     "unsubscribe_scope",
     "webhook_id",
 )
-CHUNK = 500  # rows per statement: well under both databases' limit of bound parameters
 
 
 class EventView(TypedDict):
