@@ -74,9 +74,9 @@ async def throttle(buckets: Any, batch: list[Pending], settings: Settings) -> No
         rate = (limit.rate if limit else settings.workspace_send_rate) / shares
         burst = (limit.burst if limit else settings.workspace_send_burst) / shares
         key = bucket_key(workspace_id, partition)
-        bucket = Bucket.from_json(buckets.get(key), burst=burst, now=now)
-        bucket, need = take(bucket, len(items), now=now, rate=rate, burst=burst)
-        with event_context.current(items[-1].event):
+        with event_context.current(items[-1].event):  # its partition's store
+            bucket = Bucket.from_json(buckets.get(key), burst=burst, now=now)
+            bucket, need = take(bucket, len(items), now=now, rate=rate, burst=burst)
             buckets[key] = bucket.to_json()
         wait = max(wait, need)
     if wait > 0:
@@ -125,38 +125,39 @@ def register(worker: Worker, mailer: Mailer) -> None:
             }
         await worker.send(worker.outcomes, d.message_id.encode(), record)
 
+    async def admit(event: Any) -> Pending | None:
+        """The delivery ``event`` carries, marked ``sending``; None when it goes no further
+        (sent before, or suppressed)."""
+        delivery = decode(event.value, Delivery)
+        key = delivery.message_id.encode()
+        entry = ledger.get(delivery.message_id)
+        if entry and entry["state"] in TERMINAL:
+            # Already done: a redelivered record, not a new send. The table's local store is
+            # written at once, its changelog and the outcome only when flushed, so after a
+            # crash the entry can say "sent" while the event never reached Kafka: publish it
+            # again (the timeline knows its id, so a copy that did arrive changes nothing).
+            if "event" in entry:
+                await worker.send(worker.outcomes, key, entry["event"].encode())
+            return None
+        stop = suppression_of(suppressions, delivery)
+        if stop is not None:
+            suppressed = event_for(delivery, "suppressed", at=time.time(), suppression=stop)
+            await worker.send(worker.outcomes, key, encode(suppressed))
+            return None
+        duplicate = bool(entry) and entry["state"] == "sending"
+        ledger[delivery.message_id] = {"state": "sending", "attempt": delivery.attempt}
+        return Pending(event, delivery, duplicate)
+
     async def dispatch(stream: Any) -> None:
         source = topics.SENDS_BY_RECIPIENT.name
         async for events in stream.take_events(settings.worker_batch, within=0.02):
             batch: list[Pending] = []
             for event in events:
-                async with guard(worker.dead_letters, source, event.value):
-                    delivery = decode(event.value, Delivery)
-                    key = delivery.message_id.encode()
-                    entry = ledger.get(delivery.message_id)
-                    if entry and entry["state"] in TERMINAL:
-                        # Already done: a redelivered record, not a new send. The table's
-                        # local store is written at once, its changelog and the outcome only
-                        # when flushed, so after a crash the entry can say "sent" while the
-                        # event never reached Kafka: publish it again (the timeline knows its
-                        # id, so a copy that did arrive changes nothing).
-                        if "event" in entry:
-                            await worker.send(worker.outcomes, key, entry["event"].encode())
-                        continue
-                    stop = suppression_of(suppressions, delivery)
-                    if stop is not None:
-                        suppressed = event_for(
-                            delivery, "suppressed", at=time.time(), suppression=stop
-                        )
-                        await worker.send(worker.outcomes, key, encode(suppressed))
-                        continue
-                    duplicate = bool(entry) and entry["state"] == "sending"
-                    with event_context.current(event):
-                        ledger[delivery.message_id] = {
-                            "state": "sending",
-                            "attempt": delivery.attempt,
-                        }
-                    batch.append(Pending(event, delivery, duplicate))
+                # The event's partition picks the stores that admit reads and writes.
+                with event_context.current(event):
+                    async with guard(worker.dead_letters, source, event.value):
+                        if pending := await admit(event):
+                            batch.append(pending)
             if not batch:
                 continue
             await throttle(worker.tables.buckets, batch, settings)

@@ -1,4 +1,4 @@
-"""Table writes for events taken in batches.
+"""Table reads and writes for events taken in batches.
 
 Faust picks a table write's changelog partition from the *current* event. Inside
 ``take_events`` the current event is whichever was buffered last, which may be from another

@@ -110,8 +110,8 @@ def register(worker: Worker) -> None:
             for event in events:
                 async with guard(worker.dead_letters, topics.OUTCOMES.name, event.value):
                     report = decode(event.value, Event)
-                    state, published = advance(table.get(report.message_id), report)
-                    with event_context.current(event):
+                    with event_context.current(event):  # its partition's store
+                        state, published = advance(table.get(report.message_id), report)
                         table[report.message_id] = state
                     await worker.send(worker.events, event.key, encode(published))
 

@@ -209,3 +209,52 @@ def test_a_missing_key_gives_the_default(table: Any) -> None:
     table["msg_1"] = {"state": "sent"}
     assert table.get("msg_2") is None
     assert table.get("msg_2", {}) == {}
+
+
+@dataclass(frozen=True)
+class _OnPartition:
+    """An agent's event on one partition of the source topic."""
+
+    partition: int
+
+    @property
+    def message(self) -> Any:
+        return SimpleNamespace(topic=_Event.message.topic, partition=self.partition)
+
+
+@pytest.fixture
+def two_partitions(tmp_path: Path) -> Any:
+    app = faust.App(
+        "herald-test-tables", store="rocksdb://", datadir=str(tmp_path), Table=HeraldTable
+    )
+    app._producer = _Producer()
+    table = app.Table("ledger", default=None, partitions=2)
+    table._verified_source_topics_for_partitions.add(_Event.message.topic)
+    return table
+
+
+def test_a_key_lives_on_the_partition_of_the_event_that_wrote_it(two_partitions: Any) -> None:
+    table = two_partitions
+    with event_context.current(_OnPartition(1)):
+        table["msg_1"] = {"state": "sending"}
+        assert table.get("msg_1") == {"state": "sending"}
+    _, partition, *_ = table.app._producer.changelog[-1]
+    assert partition == 1
+    with event_context.current(_OnPartition(0)):
+        assert table.get("msg_1") is None  # another partition's store, as in Faust
+    # Outside any event (an agent's own task inside take_events) every partition is searched.
+    assert table.get("msg_1") == {"state": "sending"}
+
+
+def test_a_key_deleted_outside_its_event_is_gone_from_every_read(two_partitions: Any) -> None:
+    table = two_partitions
+    with event_context.current(_OnPartition(1)):
+        table["msg_1"] = {"state": "sent"}
+        del table["msg_1"]
+        assert table.get("msg_1") is None
+        table["msg_2"] = {"state": "sent"}
+    table.data._del(b'"msg_2"')  # what a store does for a tombstone: no partition known
+    with event_context.current(_OnPartition(1)):
+        assert table.get("msg_2") is None
+    assert table.get("msg_1") is None
+    assert table.get("msg_2") is None
