@@ -1,8 +1,9 @@
 """Table reads and writes for events taken in batches.
 
-Faust picks a table write's changelog partition from the *current* event. Inside
-``take_events`` the current event is whichever was buffered last, which may be from another
-partition; this context manager makes a batch member current while its keys are written.
+Faust picks a table write's changelog partition, and the store a read looks in, from the
+*current* event. Inside ``take_events`` that is not the batch member being handled (another
+task buffers the events), so this context manager makes the member current while its keys are
+read and written.
 """
 
 from __future__ import annotations

@@ -118,9 +118,8 @@ class HeraldTable(faust.Table):  # type: ignore[type-arg]  # Herald's tables hol
 
     Inside an agent's event they also go straight to the RocksDB of the event's partition, as
     the store's ``_get`` and ``_set`` would, without also noting each key's partition in the
-    store's key index: an LRU map behind a lock, a fifth of what a lookup cost, that only
-    reads and deletes outside an event consult (and they search every partition when a key
-    is not in it)."""
+    store's key index (an LRU map behind a lock). Only reads and deletes outside an event
+    consult that index, and they search every partition for a key it does not hold."""
 
     def get(self, key: Any, default: Any = None) -> Any:
         key_bytes = orjson.dumps(key)
