@@ -141,17 +141,22 @@ class _Producer:
         self.changelog.append(record)
 
 
-@pytest.fixture
-def table(tmp_path: Path) -> Iterator[Any]:
-    """A worker table on RocksDB, used as an agent uses it: on its event's partition."""
+def _ledger(tmp_path: Path, partitions: int) -> Any:
+    """A worker table on RocksDB, its changelog records kept by a stand-in producer."""
     app = faust.App(
         "herald-test-tables", store="rocksdb://", datadir=str(tmp_path), Table=HeraldTable
     )
     app._producer = _Producer()
-    table = app.Table("ledger", default=None, partitions=1)
+    table = app.Table("ledger", default=None, partitions=partitions)
     table._verified_source_topics_for_partitions.add(_Event.message.topic)
+    return table
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Iterator[Any]:
+    """A worker table used as an agent uses it: on its event's partition."""
     with event_context.current(_Event()):
-        yield table
+        yield _ledger(tmp_path, partitions=1)
 
 
 KEYS_AND_VALUES = [
@@ -224,13 +229,7 @@ class _OnPartition:
 
 @pytest.fixture
 def two_partitions(tmp_path: Path) -> Any:
-    app = faust.App(
-        "herald-test-tables", store="rocksdb://", datadir=str(tmp_path), Table=HeraldTable
-    )
-    app._producer = _Producer()
-    table = app.Table("ledger", default=None, partitions=2)
-    table._verified_source_topics_for_partitions.add(_Event.message.topic)
-    return table
+    return _ledger(tmp_path, partitions=2)
 
 
 def test_a_key_lives_on_the_partition_of_the_event_that_wrote_it(two_partitions: Any) -> None:
@@ -242,7 +241,7 @@ def test_a_key_lives_on_the_partition_of_the_event_that_wrote_it(two_partitions:
     assert partition == 1
     with event_context.current(_OnPartition(0)):
         assert table.get("msg_1") is None  # another partition's store, as in Faust
-    # Outside any event (an agent's own task inside take_events) every partition is searched.
+    # Outside any event every partition is searched.
     assert table.get("msg_1") == {"state": "sending"}
 
 
