@@ -103,10 +103,11 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         stream_wait_empty=False,
         web_enabled=False,
         Table=HeraldTable,
-        # Records of a batch of events wait up to 5 ms to share a produce request: fewer
-        # requests for aiokafka's sender and the broker, 10-15% more mail end to end with two
-        # workers on two cores (BENCHMARKS.md). Dispatch flushes before SMTP regardless.
-        producer_linger=0.005,
+        # Records wait up to 20 ms to share a produce request: fewer requests for aiokafka's
+        # sender and the broker, the two largest costs per email after Python itself
+        # (BENCHMARKS.md, tenth push). Nothing waits that long for them: the flushes before
+        # SMTP and before each commit send at once (agents.transport).
+        producer_linger=0.02,
         producer_partitioner=kafka_partitioner,  # Kafka's own, hashed in C (streams.partitioner)
     )
 

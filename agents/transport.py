@@ -1,5 +1,5 @@
 """The worker's Kafka plumbing: Faust's aiokafka driver and flow control, with three
-corrections Herald relies on, and one shortcut.
+corrections Herald relies on, and three shortcuts.
 
 - **Idempotent produce.** Faust only turns idempotence on inside transactions; Herald wants it
   on every produce (DESIGN.md: producers ``acks=all`` + idempotence, so a retried produce never
@@ -18,6 +18,9 @@ corrections Herald relies on, and one shortcut.
   runs. Records fetched meanwhile were thrown away with their offsets already marked read: 8
   sends of a restarted worker were never dispatched, with no jump to see. Resuming a running
   flow now changes nothing; those records are handled, and read again after the seek.
+- **Flush at once.** A record waits up to the producer's linger to share a produce request
+  with others (the worker's is 20 ms), unless a flush sends it sooner: ``flush`` closes every
+  batch and sends it, where aiokafka's own waits for the linger to run out.
 - **Direct produce.** Agents queue records on aiokafka's producer itself
   (``_IdempotentProducer.enqueue``), not through Faust's ``Topic.send``.
 - **Changelog at flush.** A table write (:class:`HeraldTable`) goes to the local store at once
@@ -86,7 +89,11 @@ class _IdempotentProducer(faust_aiokafka.Producer):
                     topic, value, key=key, partition=partition
                 )
                 sent.add_done_callback(partial(_persisted, store))
-        await super().flush()
+        await self.buffer.flush()  # anything sent through Faust's own Topic.send
+        if self._producer is not None:
+            # aiokafka's flush() waits out each batch's linger; its transactions' flush closes
+            # the batches, so they go at once. Whoever flushes is waiting for these records.
+            await self._producer._message_accumulator.flush_for_commit()
 
     async def enqueue(self, topic: str, key: bytes, value: bytes) -> None:
         """Queue a record on aiokafka's producer itself. Faust's ``Topic.send`` wraps each
