@@ -103,10 +103,11 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
         stream_wait_empty=False,
         web_enabled=False,
         Table=HeraldTable,
-        # Records wait up to 20 ms to share a produce request: fewer requests for aiokafka's
-        # sender and the broker, the two largest costs per email after Python itself
-        # (BENCHMARKS.md, tenth push). Nothing waits that long for them: the flushes before
-        # SMTP and before each commit send at once (agents.transport).
+        # Records wait up to 20 ms to share a produce request. Each request costs aiokafka's
+        # sender and the broker CPU, which is what bounds the mail a two-core machine sends:
+        # 12-50% more than with 5 ms in five of six paired runs (BENCHMARKS.md, tenth push).
+        # Nothing waits that long for them: the flushes before SMTP and before each commit
+        # send at once (agents.transport).
         producer_linger=0.02,
         producer_partitioner=kafka_partitioner,  # Kafka's own, hashed in C (streams.partitioner)
     )
