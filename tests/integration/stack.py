@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 
 from config.settings import Settings
 from tests.support.smtp_server import SmtpTestServer
@@ -173,3 +174,20 @@ class Stack:
             return m if m and m["status"] == status else None
 
         return await eventually(reached, timeout=timeout, what=f"{message_id} to be {status}")
+
+
+async def read_all(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    """Every record of ``topic`` so far, as (key, value)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        records: list[tuple[bytes, bytes]] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=1000)
+            records += [(r.key, r.value) for rs in batch.values() for r in rs]
+        return records
+    finally:
+        await consumer.stop()

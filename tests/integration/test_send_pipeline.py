@@ -17,7 +17,7 @@ from streams.records import Event, decode
 from streams.topics import OUTCOMES, SENDS_BY_RECIPIENT, SENDS_REQUESTED, WORKER_GROUP
 from tables import database
 from tables.db import Message
-from tests.integration.stack import PARTITIONS, Stack, eventually
+from tests.integration.stack import PARTITIONS, Stack, eventually, read_all
 from tests.support.seed import SEED
 
 pytestmark = pytest.mark.integration
@@ -189,23 +189,6 @@ async def test_a_killed_worker_loses_no_message(stack: Stack):
         await eventually(all_sent, timeout=60, what="every message's status to be sent")
     finally:
         await database.close(engine)
-
-
-async def read_all(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
-    """Every record of ``topic`` so far, as (key, value)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
-        records: list[tuple[bytes, bytes]] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batch = await consumer.getmany(timeout_ms=1000)
-            records += [(r.key, r.value) for rs in batch.values() for r in rs]
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def test_a_worker_that_lost_its_disk_still_knows_what_it_sent(stack: Stack):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 
 from agents.app import HeraldFaust
 from streams import topics
+from tests.integration.stack import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +30,5 @@ async def test_a_flush_sends_at_once_however_long_the_linger(kafka: str) -> None
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(
-        topics.OUTCOMES.name, bootstrap_servers=kafka, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    values: list[bytes] = []
-    try:
-        async with asyncio.timeout(10):  # the two keys may sit on different partitions
-            while len(values) < 2:
-                batches = await consumer.getmany(timeout_ms=1000)
-                values += [record.value for records in batches.values() for record in records]
-    finally:
-        await consumer.stop()
-    assert sorted(values) == [b"first", b"second"]
+    values = sorted(value for _, value in await read_all(kafka, topics.OUTCOMES.name))
+    assert values == [b"first", b"second"]
