@@ -2,11 +2,15 @@
 
 Each key has one token bucket (its plan's rate and burst) kept in the database
 (:mod:`tables.ratelimits`). A process leases a few tokens at a time and spends them from
-memory, so most requests cost no database round trip; a lease it does not spend within
-:data:`LEASE_SECONDS` is dropped, never returned. Tokens are taken from the shared bucket before
-they are spent, so N processes together admit at most ``burst + rate * T`` requests in any
-window of T seconds, plus at most one lease per process (:func:`lease_size`: a tenth of a
-second of traffic, at most a tenth of the burst).
+memory, so most requests cost no database round trip; tokens a process has not spent
+:data:`LEASE_SECONDS` after its last lease are dropped, never returned. Tokens are taken from the
+shared bucket before they are spent, so N processes together admit at most
+``burst + rate * T`` requests in any window of T seconds, plus at most one lease per process
+(:func:`lease_size`: a tenth of a second of traffic, at most a tenth of the burst).
+
+A key in steady use never waits for the database: when its tokens run low or its lease is about
+to expire, the request that notices leases what brings the process back to one lease, while the
+key's other requests go on spending what is left. Only when nothing is left do they wait.
 
 Headers follow the IETF httpapi RateLimit draft (``RateLimit-Policy: "key";q=<burst>;w=<s>``
 and ``RateLimit: "key";r=<remaining>;t=<s>``) and the common ``X-RateLimit-*`` trio, where
@@ -18,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tables import ratelimits
 
 LEASE_SECONDS = 1.0
+RENEW_AHEAD = 0.25  # seconds before a lease expires that a request renews it
 POLICY = "key"
 
 
@@ -56,15 +62,16 @@ class Verdict:
 class _Local:
     tokens: int = 0  # leased, not yet spent
     shared_left: float = 0.0  # the shared bucket's level at the last lease
-    expires: float = 0.0  # monotonic time the lease is dropped
+    expires: float = 0.0  # the clock's time the tokens held are dropped
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class KeyLimiter:
     """One process's side of the shared buckets."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._local: dict[str, _Local] = {}
+        self._clock = clock
 
     async def check(self, bucket_id: str, *, rate: float, burst: int) -> Verdict:
         """Spend one token of ``bucket_id``, leasing more from the database when needed."""
@@ -73,20 +80,40 @@ class KeyLimiter:
             if len(self._local) > 10_000:  # bounded: forget idle buckets rather than grow
                 self._local = {k: v for k, v in self._local.items() if v.lock.locked()}
             local = self._local[bucket_id] = _Local()
-        if local.tokens and time.monotonic() < local.expires:
+        if local.tokens and self._clock() < local.expires:
             local.tokens -= 1  # no await since the check: no other request can take it first
+            if not local.lock.locked() and self._running_low(local, rate, burst):
+                async with local.lock:  # this request renews; the others spend what is left
+                    await self._top_up(local, bucket_id, rate, burst)
             return self._verdict(local, rate, burst)
-        async with local.lock:  # one lease at a time per key; the others wait for it
-            if local.tokens == 0 or time.monotonic() >= local.expires:
-                taken = await ratelimits.lease(
-                    bucket_id, want=lease_size(rate, burst), rate=rate, burst=burst, now=time.time()
-                )
-                local.tokens, local.shared_left = taken.granted, taken.left
-                local.expires = time.monotonic() + LEASE_SECONDS
+        async with local.lock:  # nothing left: every request of the key waits for one lease
+            if local.tokens == 0 or self._clock() >= local.expires:
+                local.tokens = 0  # an expired lease is dropped
+                taken = await self._top_up(local, bucket_id, rate, burst)
                 if taken.granted == 0:
                     return self._verdict(local, rate, burst, retry_after=taken.retry_after)
             local.tokens -= 1
             return self._verdict(local, rate, burst)
+
+    def _running_low(self, local: _Local, rate: float, burst: int) -> bool:
+        size = lease_size(rate, burst)
+        if local.tokens >= size:  # already a whole lease (the plan may have shrunk it)
+            return False
+        return local.tokens <= size // 4 or self._clock() >= local.expires - RENEW_AHEAD
+
+    async def _top_up(
+        self, local: _Local, bucket_id: str, rate: float, burst: int
+    ) -> ratelimits.Lease:
+        """Lease what brings the tokens held back to one lease, and hold them all for
+        :data:`LEASE_SECONDS` from now."""
+        want = lease_size(rate, burst) - local.tokens  # at least 1: see the callers
+        taken = await ratelimits.lease(
+            bucket_id, want=want, rate=rate, burst=burst, now=time.time()
+        )
+        local.tokens += taken.granted
+        local.shared_left = taken.left
+        local.expires = self._clock() + LEASE_SECONDS
+        return taken
 
     @staticmethod
     def _verdict(local: _Local, rate: float, burst: int, retry_after: float = 0.0) -> Verdict:
