@@ -303,6 +303,11 @@ class EmbeddedBroker:
         heap = self.settings.kafka_heap
         command = [
             java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            # The JIT's quick tier only. On a machine the broker shares with Herald's
+            # processes, the optimising tier's compiling took more of the broker's CPU than
+            # the requests did for its first minutes, and its code did not win it back after
+            # (BENCHMARKS.md, eleventh push).
+            "-XX:TieredStopAtLevel=1",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             "-cp", str(libs / "*"), "kafka.Kafka", str(self.home / "server.properties"),
