@@ -136,10 +136,17 @@ async def test_the_rate_limit_holds_across_two_processes(pair: Pair) -> None:
     print(f"admitted {admitted} of 60 in {elapsed:.2f}s (ceiling {ceiling:.1f})")
     assert 10 <= admitted <= ceiling
     assert admitted + refused == 60
-    response = await pair.client.get(
-        pair.b.url + MISSING_MESSAGE, headers={"Authorization": f"Bearer {key}"}
-    )
-    assert response.status_code == 429
+    # A token comes back every 0.5 s, so one request may find one; of two in a row, at most
+    # one can.
+    answers = [
+        await pair.client.get(
+            pair.b.url + MISSING_MESSAGE, headers={"Authorization": f"Bearer {key}"}
+        )
+        for _ in range(2)
+    ]
+    refused_now = [answer for answer in answers if answer.status_code == 429]
+    assert refused_now, [answer.status_code for answer in answers]
+    response = refused_now[-1]
     assert int(response.headers["retry-after"]) >= 1
     assert response.headers["x-ratelimit-remaining"] == "0"
 
