@@ -34,9 +34,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiosqlite
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import (
+    SQLiteEngine,
+    SQLiteTransaction,
+    TransactionType,
+    dict_factory,
+)
 from piccolo.querystring import QueryString
 
 from config.settings import Settings
@@ -85,7 +91,55 @@ def _sqlite_engine(url: str, rest: str) -> SQLiteEngine:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatabaseUnavailable(f"cannot create the directory of {path}: {exc}") from exc
-    return SQLiteEngine(path=path, timeout=SQLITE_BUSY_TIMEOUT)
+    return _SQLiteEngine(path=path, timeout=SQLITE_BUSY_TIMEOUT)
+
+
+class _SQLiteEngine(SQLiteEngine):
+    """Piccolo's SQLite engine, with each connection a transaction opens closed on every way
+    out of it. aiosqlite gives each connection a thread that is not a daemon and ends only
+    when the connection closes. Piccolo leaves the connection open when the transaction is
+    cancelled while it begins (a stopping worker's agent waiting for the write lock) or when
+    its COMMIT fails. That thread then keeps the process from exiting, a failed COMMIT keeps
+    the write lock, and the task's next transaction nests in the dead one."""
+
+    async def get_connection(self) -> Any:
+        connection = await aiosqlite.connect(**self.connection_kwargs)
+        try:
+            connection.row_factory = dict_factory  # type: ignore[assignment]  # any callable
+            await connection.execute("PRAGMA foreign_keys = 1")
+        except BaseException:
+            connection.stop()  # closes the connection (rolling back), then ends its thread
+            raise
+        return connection
+
+    def transaction(
+        self,
+        transaction_type: TransactionType = TransactionType.deferred,
+        allow_nested: bool = True,
+    ) -> SQLiteTransaction:
+        return _SQLiteTransaction(self, transaction_type, allow_nested)
+
+
+class _SQLiteTransaction(SQLiteTransaction):
+    async def __aenter__(self) -> SQLiteTransaction:
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            self._abandon()
+            raise
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        try:
+            return await super().__aexit__(*exc_info)
+        except BaseException:  # COMMIT, ROLLBACK or the close failed, or were cancelled
+            self._abandon()
+            self.engine.current_transaction.reset(self.context)
+            raise
+
+    def _abandon(self) -> None:
+        connection = getattr(self, "connection", None)  # unset if it was never opened
+        if connection is not None:
+            connection.stop()
 
 
 def _postgres_engine(url: str) -> PostgresEngine:
