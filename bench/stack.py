@@ -45,7 +45,7 @@ def start_api(settings: Settings, sink: Sink, work: Path) -> Stack:
 
 @asynccontextmanager
 async def broker_and_sink(prefix: str) -> AsyncIterator[tuple[Settings, Sink, Path]]:
-    """The embedded broker with Herald's topics (3 partitions) and ``smtp-sink`` as the relay,
+    """The embedded broker with Herald's topics (three retry tiers) and ``smtp-sink`` as the relay,
     in a scratch directory removed afterwards."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
