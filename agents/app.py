@@ -25,7 +25,7 @@ from agents import (
     webhook_project,
 )
 from agents.mailer import Mailer
-from agents.transport import FlowControl, HeraldTable, Transport
+from agents.transport import FlowControl, HeraldTable, RawSchema, Transport
 from agents.webhook_directory import EndpointDirectory
 from agents.webhook_http import WebhookClient
 from agents.webhook_lanes import Deliveries
@@ -115,10 +115,9 @@ def build_worker(settings: Settings, mailer: Mailer) -> Worker:
     def topic(*specs: topics.TopicSpec) -> Any:
         return app.topic(
             *(spec.name for spec in specs),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
+            schema=RawSchema(
+                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            ),
             partitions=settings.topic_partitions,
             compacting=all(spec.compacted for spec in specs) or None,
         )

@@ -1,5 +1,5 @@
 """The worker's Kafka plumbing: Faust's aiokafka driver and flow control, with three
-corrections Herald relies on, and three shortcuts.
+corrections Herald relies on, and four shortcuts.
 
 - **Idempotent produce.** Faust only turns idempotence on inside transactions; Herald wants it
   on every produce (DESIGN.md: producers ``acks=all`` + idempotence, so a retried produce never
@@ -29,6 +29,9 @@ corrections Herald relies on, and three shortcuts.
   rebalance, and dispatch before every SMTP batch, so a changelog record is in Kafka before
   the offset of the record that caused it is committed, as with Faust's own buffer, which cost
   about 9% of the worker (a queue, a task and sensor calls per record).
+- **Raw records.** Every topic carries bytes that the agents decode themselves, so an event's
+  key and value are the record's own (:class:`RawSchema`), without a trip through Faust's codec
+  registry for each.
 """
 
 from __future__ import annotations
@@ -199,6 +202,20 @@ class _GaplessConsumer(faust_aiokafka.Consumer):
                     await self.seek(tp, read)
                 continue
             yield tp, message
+
+
+class RawSchema(faust.Schema[bytes, bytes]):
+    """Keys and values as the bytes fetched, as Faust's ``raw`` codec gives them. Faust
+    decodes a record once for each agent reading it, about nine times per email, and its
+    registry's decode took 5 us where this takes 2.6."""
+
+    def compile(self, app: Any, **_: Any) -> Any:
+        create_event = app.create_event
+
+        async def decode(message: Any, *, propagate: bool = False) -> Any:
+            return create_event(message.key, message.value, message.headers, message)
+
+        return decode
 
 
 class Transport(faust_aiokafka.Transport):
