@@ -80,9 +80,10 @@ class KeyLimiter:
             if len(self._local) > 10_000:  # bounded: forget idle buckets rather than grow
                 self._local = {k: v for k, v in self._local.items() if v.lock.locked()}
             local = self._local[bucket_id] = _Local()
-        if local.tokens and self._clock() < local.expires:
+        now = self._clock()
+        if local.tokens and now < local.expires:
             local.tokens -= 1  # no await since the check: no other request can take it first
-            if not local.lock.locked() and self._running_low(local, rate, burst):
+            if not local.lock.locked() and _running_low(local, now, lease_size(rate, burst)):
                 async with local.lock:  # this request renews; the others spend what is left
                     await self._top_up(local, bucket_id, rate, burst)
             return self._verdict(local, rate, burst)
@@ -94,12 +95,6 @@ class KeyLimiter:
                     return self._verdict(local, rate, burst, retry_after=taken.retry_after)
             local.tokens -= 1
             return self._verdict(local, rate, burst)
-
-    def _running_low(self, local: _Local, rate: float, burst: int) -> bool:
-        size = lease_size(rate, burst)
-        if local.tokens >= size:  # already a whole lease (the plan may have shrunk it)
-            return False
-        return local.tokens <= size // 4 or self._clock() >= local.expires - RENEW_AHEAD
 
     async def _top_up(
         self, local: _Local, bucket_id: str, rate: float, burst: int
@@ -126,3 +121,11 @@ class KeyLimiter:
             window=math.ceil(burst / rate),
             retry_after=max(1, math.ceil(retry_after)),
         )
+
+
+def _running_low(local: _Local, now: float, size: int) -> bool:
+    """Whether a lease of ``size`` should be renewed ahead: a quarter of it left, or close to
+    its expiry."""
+    if local.tokens >= size:  # already a whole lease (the plan may have shrunk it)
+        return False
+    return local.tokens <= size // 4 or now >= local.expires - RENEW_AHEAD
