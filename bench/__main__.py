@@ -39,8 +39,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from bench import (
     buckets,
     dashboard,
@@ -54,7 +52,7 @@ from bench import (
 from bench.load import burst, post_script, wrk
 from bench.memory import Peak, rss_mib
 from bench.sink import Sink, require, smtp_source
-from bench.stack import broker_and_sink, start_api
+from bench.stack import broker_and_sink, records_on, start_api
 from streams.topics import SENDS_REQUESTED
 from tables import database
 from tables.db import Message
@@ -72,20 +70,6 @@ Row = tuple[str, str, str]
 
 async def sent_count() -> int:
     return int(await Message.count().where(Message.status == "sent"))
-
-
-async def requested_count(bootstrap: str) -> int:
-    """The sends accepted so far: one record each on herald.sends.requested. wrk's own count
-    leaves out the requests in flight when it stops, which the API still accepts: counted
-    from wrk, they were drained during the burst and reported as sent by it."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(SENDS_REQUESTED.name, p) for p in range(PARTITIONS)]
-        ends = await consumer.end_offsets(parts)
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
 
 
 def machine() -> str:
@@ -159,7 +143,9 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
         half = wrk(f"{stack.url}/v1/emails", script, SECONDS)
     print(f"ingest floor: bare ASGI app for {SECONDS}s ...", file=sys.stderr)
     bare = await floor.measure(stack.bootstrap, work / "post.lua", SECONDS)
-    backlog = await requested_count(stack.bootstrap)
+    # One record per accepted send. Not wrk's totals: they leave out the requests in flight
+    # when it stops, which the API still accepts (then drained, and counted, in the burst).
+    backlog = await records_on(stack.bootstrap, SENDS_REQUESTED.name, PARTITIONS)
 
     print(f"drain: starting {WORKERS} worker(s) on {backlog} sends ...", file=sys.stderr)
     relayed = sink.accepted

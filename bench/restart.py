@@ -42,6 +42,7 @@ from agents.suppressions import applied
 from api.producer import KafkaSendProducer
 from bench.kafka_ceiling import seed_record
 from bench.lookups import hard_bounce
+from bench.stack import records_on
 from config.broker import EmbeddedBroker
 from config.settings import Settings
 from streams.admin import ensure_topics
@@ -124,14 +125,9 @@ async def fill(bootstrap: str, table: Any, entries: int) -> int:
 
 
 async def _check_count(bootstrap: str, topic: str, partitions: int, entries: int) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
-    finally:
-        await consumer.stop()
-    if sum(ends.values()) != entries:
-        raise RuntimeError(f"{topic} holds {sum(ends.values())} records, not {entries}")
+    held = await records_on(bootstrap, topic, partitions)
+    if held != entries:
+        raise RuntimeError(f"{topic} holds {held} records, not {entries}")
 
 
 async def _suppressed_event(consumer: AIOKafkaConsumer, message_id: str) -> None:

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from bench import floor
 from bench.sink import Sink
 from config.broker import EmbeddedBroker
@@ -57,3 +59,14 @@ async def broker_and_sink(prefix: str) -> AsyncIterator[tuple[Settings, Sink, Pa
                 yield settings, sink, work
         finally:
             sink.stop()
+
+
+async def records_on(bootstrap: str, topic: str, partitions: int) -> int:
+    """How many records ``topic`` holds (none deleted): the sum of its end offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+    finally:
+        await consumer.stop()
+    return sum(ends.values())
