@@ -1,5 +1,5 @@
 """The worker's Kafka plumbing: Faust's aiokafka driver and flow control, with three
-corrections Herald relies on, and four shortcuts.
+corrections Herald relies on, and six shortcuts.
 
 - **Idempotent produce.** Faust only turns idempotence on inside transactions; Herald wants it
   on every produce (DESIGN.md: producers ``acks=all`` + idempotence, so a retried produce never
@@ -32,6 +32,11 @@ corrections Herald relies on, and four shortcuts.
 - **Raw records.** Every topic carries bytes that the agents decode themselves, so an event's
   key and value are the record's own (:class:`RawSchema`), without a trip through Faust's codec
   registry for each.
+- **Records handed over at once.** Faust's fetch loop hands each record to the agents' queues
+  in a race against the flow's suspension: four tasks and a wait per record, where handing it
+  over almost never has to wait. The hand-over now runs at once; only one that has to wait gets
+  the race (:meth:`_GaplessConsumer.wait_first`).
+- **Batches under load.** A busy worker's fetches wait for a batch (:class:`_FetchThread`).
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import types
+from collections.abc import AsyncIterator, Coroutine, Generator
 from functools import partial
 from typing import Any, cast
 
@@ -49,6 +55,7 @@ from aiokafka.errors import IllegalStateError
 from faust.streams import current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from mode.services import WaitResults
 from mode.utils.queues import FlowControlEvent
 
 from streams.topics import all_topics
@@ -167,10 +174,40 @@ class HeraldTable(faust.Table):  # type: ignore[type-arg]  # Herald's tables hol
         return partition
 
 
+class _FetchThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """The consumer's thread, whose fetches wait for a batch while the worker is busy.
+
+    Kafka answers a fetch as soon as it has ``fetch_min_bytes`` (aiokafka's default: 1) and
+    the worker fetches again as soon as it has handed the last batch over, so a worker that
+    keeps up fetches a few records at a time, and every batch its agents take (SMTP flushes,
+    database writes, commits) is as small. After a poll that brought ``BUSY_RECORDS`` or more,
+    the next fetch waits for ``BUSY_FETCH_BYTES`` or ``BUSY_FETCH_WAIT_MS``; after a smaller
+    one it is answered at the first record again, so a lone send is not held back."""
+
+    BUSY_RECORDS = 32
+    BUSY_FETCH_BYTES = 256 * 1024
+    BUSY_FETCH_WAIT_MS = 100
+
+    async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
+        records = await super()._fetch_records(consumer, *args, **kwargs)
+        # aiokafka reads both when it builds each fetch request; neither has a public setter.
+        fetcher = consumer._fetcher
+        if sum(map(len, records.values())) >= self.BUSY_RECORDS:
+            fetcher._fetch_min_bytes = self.BUSY_FETCH_BYTES
+            fetcher._fetch_max_wait_ms = self.BUSY_FETCH_WAIT_MS
+        else:
+            fetcher._fetch_min_bytes = consumer._fetch_min_bytes
+            fetcher._fetch_max_wait_ms = consumer._fetch_max_wait_ms
+        return records
+
+
 class _GaplessConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rewound: dict[Any, int] = {}  # partition -> offset it was last sent back to
+
+    def _new_consumer_thread(self) -> _FetchThread:
+        return _FetchThread(self, loop=self.loop, beacon=self.beacon)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:  # noqa: ASYNC109 (Faust's signature)
         rewinding: set[Any] = set()
@@ -202,6 +239,48 @@ class _GaplessConsumer(faust_aiokafka.Consumer):
                     await self.seek(tp, read)
                 continue
             yield tp, message
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109 (mode's signature)
+        """Faust's fetch loop hands every record over with ``wait_first(callback(message),
+        suspend_flow.wait())``: the callback (the records' way into the agents' queues) races
+        a rebalance's suspension of the flow, in four tasks and a wait, 64-83 us a record. The
+        callback is now run at once, as far as it goes without waiting; one that has to wait
+        (a full queue, a suspended flow) is finished in Faust's race, which is what a wait
+        needs it for."""
+        if len(coros) != 2 or timeout is not None or not asyncio.iscoroutine(coros[0]):
+            return await super().wait_first(*coros, timeout=timeout)
+        handled, suspended = coros
+        try:
+            waiting_on = handled.send(None)
+        except StopIteration as done:
+            suspended.close()
+            return WaitResults([handled], [done.value], False)
+        except BaseException:
+            suspended.close()
+            raise
+        return await super().wait_first(_finish(handled, waiting_on), suspended)
+
+
+async def _finish(started: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+    """The rest of a coroutine that was run by hand until it waited on ``waiting_on``."""
+    return await _carry_on(started, waiting_on)
+
+
+@types.coroutine
+def _carry_on(started: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, Any, Any]:
+    while True:
+        try:
+            yield waiting_on  # the task waits as the coroutine asked
+        except GeneratorExit:
+            started.close()
+            raise
+        except BaseException as exc:  # thrown in while it waited: a cancellation
+            try:
+                waiting_on = started.throw(exc)
+            except StopIteration as done:
+                return done.value
+            continue
+        return (yield from started)  # a started coroutine goes on from where it waited
 
 
 class RawSchema(faust.Schema[bytes, bytes]):

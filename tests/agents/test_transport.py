@@ -1,10 +1,12 @@
 """The worker's consumer never lets a fetch skip records of Herald's topics: a jump in offsets
 sends the partition back to read them (once), instead of Faust committing past them; resuming
-a flow that runs never empties the agents' queues; and a table's own reads and writes use
-the bytes Faust's would."""
+a flow that runs never empties the agents' queues; a table's own reads and writes use the
+bytes Faust's would; a record's hand-over to the agents waits only when it must, and gives way
+to a suspended flow as Faust's does; and a busy consumer's fetches wait for a batch."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,7 +20,10 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.queues import FlowControlQueue
 
 from agents import event_context
-from agents.transport import FlowControl, HeraldTable, Transport, contiguous
+from agents.app import build_worker
+from agents.mailer import MemoryMailer
+from agents.transport import FlowControl, HeraldTable, Transport, _FetchThread, contiguous
+from config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -257,3 +262,96 @@ def test_a_key_deleted_outside_its_event_is_gone_from_every_read(two_partitions:
         assert table.get("msg_2") is None
     assert table.get("msg_1") is None
     assert table.get("msg_2") is None
+
+
+# The fetch loop hands each record over with ``wait_first(callback(message),
+# suspend_flow.wait())``; the callback puts the record's event on the agents' queues.
+
+
+@pytest.fixture
+async def consumer() -> Any:
+    """The worker's Kafka consumer, not started (made in the test's loop, which it binds)."""
+    return build_worker(Settings(), MemoryMailer()).app.consumer
+
+
+def hand_over(consumer: Any, handed: Any) -> Any:
+    return consumer.wait_first(handed, consumer.suspend_flow.wait())
+
+
+async def test_a_hand_over_that_need_not_wait_is_done_when_the_loop_goes_on(
+    consumer: Any,
+) -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+
+    async def put(item: int) -> int:
+        await queue.put(item)
+        return item
+
+    result = await hand_over(consumer, put(1))
+    assert (result.results, result.stopped) == ([1], False)
+    assert queue.get_nowait() == 1
+
+    async def refuse() -> None:
+        raise ValueError("cannot decode")
+
+    with pytest.raises(ValueError, match="cannot decode"):  # as Faust's own race raises it
+        await hand_over(consumer, refuse())
+
+
+async def test_a_hand_over_that_waits_for_room_ends_when_there_is_room(consumer: Any) -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+    queue.put_nowait(0)
+    waiting = asyncio.ensure_future(hand_over(consumer, queue.put(1)))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    assert queue.get_nowait() == 0
+    await asyncio.wait_for(waiting, 5)
+    assert queue.get_nowait() == 1
+
+
+async def test_a_hand_over_that_waits_gives_way_to_a_suspended_flow(consumer: Any) -> None:
+    # A rebalance suspends the flow: the loop must not stay stuck on a full queue.
+    queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+    queue.put_nowait(0)
+    waiting = asyncio.ensure_future(hand_over(consumer, queue.put(1)))
+    await asyncio.sleep(0.01)
+    consumer.suspend_flow.set()
+    await asyncio.wait_for(waiting, 5)
+    assert queue.get_nowait() == 0
+    await asyncio.sleep(0.01)
+    assert queue.empty()  # given up: the record is read again after the rebalance
+
+
+class _Polls:
+    """aiokafka's consumer as the consumer thread polls it: each poll brings the next scripted
+    number of records; the fetcher keeps what its next fetch request will ask the broker."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, sizes: list[int]) -> None:
+        self.consumer = SimpleNamespace(
+            _fetch_min_bytes=1,
+            _fetch_max_wait_ms=1500,
+            _fetcher=SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=1500),
+        )
+
+        async def poll(*_: Any, **__: Any) -> dict[TP, list[Record]]:
+            n = sizes.pop(0)
+            return {READY: [Record(i) for i in range(n // 2)], OTHER: [Record(0)] * (n - n // 2)}
+
+        monkeypatch.setattr(faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", poll)
+
+    async def next_fetch(self) -> tuple[int, int]:
+        thread = object.__new__(_FetchThread)
+        await thread._fetch_records(self.consumer, set(), timeout=1.0, max_records=None)
+        fetcher = self.consumer._fetcher
+        return fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms
+
+
+async def test_a_busy_consumer_fetches_in_batches_and_an_idle_one_at_the_first_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    polls = _Polls(monkeypatch, [5, 500, 40, 0])
+    assert await polls.next_fetch() == (1, 1500)  # answered at the first record
+    busy = (_FetchThread.BUSY_FETCH_BYTES, _FetchThread.BUSY_FETCH_WAIT_MS)
+    assert await polls.next_fetch() == busy
+    assert await polls.next_fetch() == busy
+    assert await polls.next_fetch() == (1, 1500)
