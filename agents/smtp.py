@@ -18,14 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from dataclasses import dataclass
 from typing import Self
 
 import aiosmtplib
 
 from agents.mailer import SendResult, SmtpTarget, classify, enhanced_code, parse_smtp_url
-from agents.mime import build_message, dsn_options, envelope_recipient, envelope_sender
+from agents.mime import (
+    PLAIN_MAILBOX,
+    build_message,
+    dsn_options,
+    envelope_recipient,
+    envelope_sender,
+)
 from config.settings import Settings
 from streams.links import Links
 from streams.records import Delivery
@@ -72,21 +77,13 @@ async def _transaction(
         mail_options = [f"SIZE={len(envelope.message)}", *mail_options]
     encoding = "utf-8" if "SMTPUTF8" in mail_options else "ascii"
     rcpt_options = envelope.rcpt_options if dsn else []
-    if _PLAIN_MAILBOX.fullmatch(envelope.sender) and _PLAIN_MAILBOX.fullmatch(envelope.recipient):
+    if PLAIN_MAILBOX.fullmatch(envelope.sender) and PLAIN_MAILBOX.fullmatch(envelope.recipient):
         await _mail_and_rcpt(client, envelope, mail_options, rcpt_options, encoding)
     else:
         await client.mail(envelope.sender, options=mail_options, encoding=encoding)
         await client.rcpt(envelope.recipient, options=rcpt_options, encoding=encoding)
     response = await client.data(envelope.message)
     return response.message
-
-
-# A mailbox with nothing in it that email.utils.parseaddr would take apart (no space, quote,
-# angle bracket, comment, group or domain literal): parsed, it is itself. aiosmtplib's mail()
-# and rcpt() parse each address again, 3-4% of a busy worker; such an address goes on the
-# command line as it is, and any other takes the library's path. Control characters are still
-# refused by aiosmtplib's command writer.
-_PLAIN_MAILBOX = re.compile(r'[^\s<>"()\[\],;:\\@]+@[^\s<>"()\[\],;:\\@]+')
 
 
 async def _mail_and_rcpt(
