@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 import pytest
+from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.utils.queues import FlowControlQueue
 
@@ -355,3 +356,9 @@ async def test_a_busy_consumer_fetches_in_batches_and_an_idle_one_at_the_first_r
     assert await polls.next_fetch() == busy
     assert await polls.next_fetch() == busy
     assert await polls.next_fetch() == (1, 1500)
+
+
+def test_aiokafka_builds_its_fetch_requests_from_the_attributes_the_rule_sets() -> None:
+    # Private attributes: a release of aiokafka that renamed them would turn the rule off.
+    names = Fetcher._get_actions_per_node.__code__.co_names
+    assert {"_fetch_min_bytes", "_fetch_max_wait_ms"} <= set(names)
