@@ -1,9 +1,14 @@
 """HTTP load with wrk (keep-alive, 2 threads, 32 connections): at saturation, at a fixed
 rate, and as a burst of exactly N distinct sends.
 
-wrk has no fixed-rate mode; a Lua ``delay()`` of ``connections / rate`` seconds before each
-request holds every connection to its share of the rate, which is what "at half load" needs
-(latency measured on an unsaturated server, not queueing in front of a saturated one).
+wrk has no fixed-rate mode; a Lua ``delay()`` before each request, on average
+``connections / rate`` seconds, holds every connection to its share of the rate, which is what
+"at half load" needs (latency measured on an unsaturated server, not queueing in front of a
+saturated one). The delays are drawn at random (exponentially, so arrivals are as
+independent as many clients' are): a fixed delay kept connections in step, because the
+broker acknowledges the sends of one produce request together and their connections then
+came back at the same moment, so the server saw bursts of up to 32 sends at a third of the
+rate (BENCHMARKS.md, fourteenth push).
 """
 
 from __future__ import annotations
@@ -45,7 +50,11 @@ def post_script(path: Path, key: str, body: dict[str, Any], rate: float | None =
         "end",
     ]
     if rate:
-        lines.append(f"function delay() return {CONNECTIONS * 1000 / rate:.3f} end")
+        lines += [
+            "function init(args) math.randomseed(os.time() * 1000 + id) end",
+            f"local mean_ms = {CONNECTIONS * 1000 / rate:.3f}",
+            "function delay() return -mean_ms * math.log(1 - math.random()) end",
+        ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
