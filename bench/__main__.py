@@ -194,7 +194,7 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
             f"p99 {ingest.get('p99', 0):.1f} ms, non-2xx {ingest['errors']:.0f}",
         ),
         (
-            f"Ingest at half load ({half_rate:,.0f} req/s asked)",
+            f"Ingest at half load ({half_rate:,.0f} req/s asked, random pacing)",
             f"p99 {half.get('p99', 0):.1f} ms",
             f"{half['rps']:,.0f} req/s done, p50 {half.get('p50', 0):.1f} ms, "
             f"non-2xx {half['errors']:.0f}",

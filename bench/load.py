@@ -6,9 +6,9 @@ wrk has no fixed-rate mode; a Lua ``delay()`` before each request, on average
 "at half load" needs (latency measured on an unsaturated server, not queueing in front of a
 saturated one). The delays are drawn at random (exponentially, so arrivals are as
 independent as many clients' are): a fixed delay kept connections in step, because the
-broker acknowledges the sends of one produce request together and their connections then
-came back at the same moment, so the server saw bursts of up to 32 sends at a third of the
-rate (BENCHMARKS.md, fourteenth push).
+broker acknowledges the sends of one produce request together, their connections then came
+back at the same moment, and the server saw bursts instead of a rate (BENCHMARKS.md,
+fourteenth push).
 """
 
 from __future__ import annotations
