@@ -8,15 +8,16 @@ from typing import Any
 
 import pytest
 
-from agents.mailer import parse_smtp_url
+from agents.mailer import SendResult, parse_smtp_url
 from agents.smtp import SmtpPoolMailer
 from streams.records import Content, Delivery
 from tests.support.smtp_server import SmtpTestServer
 
 
-@pytest.fixture
-def server() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as running:
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def server(request: pytest.FixtureRequest) -> Iterator[SmtpTestServer]:
+    # Every test on this server runs against a relay that offers PIPELINING and one that does not.
+    with SmtpTestServer(pipelining=request.param) as running:
         yield running
 
 
@@ -169,11 +170,69 @@ async def test_message_too_large_for_the_relay_is_refused_before_its_body() -> N
             result = await mailer.send(make_delivery("ann@example.com", text="x" * 5_000))
             fits = await mailer.send(make_delivery("bob@example.com", n=1))
 
-        # The size went with MAIL FROM (RFC 1870): the relay said no before any RCPT or DATA.
+        # The size went with MAIL FROM (RFC 1870): the relay said no before the body, and took
+        # no RCPT (the pipelined RCPT and DATA were refused for want of a MAIL).
         assert (result.outcome, result.code) == ("bounced", 552)
         assert small.rcpts("ann@example.com") == 0
         assert fits.outcome == "sent"
         assert small.connections == 1
+
+
+async def _pipelining_relay(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: bytes, seen: list[bytes]
+) -> None:
+    """A relay offering PIPELINING that answers nothing until MAIL, RCPT and DATA are all in,
+    then answers them with ``replies``, in one write; ``seen`` gets every line it read."""
+    writer.write(b"220 relay.test ESMTP\r\n")
+    seen.append(await reader.readline())  # EHLO
+    writer.write(b"250-relay.test\r\n250-SIZE 1000000\r\n250 PIPELINING\r\n")
+    seen.extend([await reader.readline() for _ in range(3)])
+    writer.write(replies)
+    while line := await reader.readline():
+        seen.append(line)
+        if line == b".\r\n":
+            writer.write(b"250 2.0.0 queued as 1\r\n")
+        elif line.upper() in (b"RSET\r\n", b"QUIT\r\n"):
+            writer.write(b"250 2.0.0 ok\r\n")
+    writer.close()
+
+
+async def _send_through(replies: bytes) -> tuple[SendResult, list[bytes]]:
+    seen: list[bytes] = []
+    relay = await asyncio.start_server(
+        lambda r, w: _pipelining_relay(r, w, replies, seen), "127.0.0.1", 0
+    )
+    port = relay.sockets[0].getsockname()[1]
+    try:
+        target = parse_smtp_url(f"smtp://127.0.0.1:{port}")
+        async with SmtpPoolMailer(target, size=1, timeout=2, local_hostname="t") as mailer:
+            result = await mailer.send(make_delivery("ann@example.com"))
+    finally:
+        relay.close()
+    return result, seen
+
+
+async def test_envelope_and_data_go_out_together_to_a_pipelining_relay() -> None:
+    # A client that waited for MAIL's reply before RCPT would wait for ever (here: time out).
+    result, seen = await _send_through(
+        b"250-2.1.0 sender\r\n250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go ahead\r\n"
+    )
+
+    assert (result.outcome, result.code, result.reply) == ("sent", 250, "2.0.0 queued as 1")
+    assert [line.split(b":")[0] for line in seen[1:4]] == [b"MAIL FROM", b"RCPT TO", b"DATA\r\n"]
+    body = seen[4 : seen.index(b".\r\n")]  # what followed the 354, up to the lone dot
+    assert b"Message-ID: <msg_000@acme.example>\r\n" in body
+
+
+async def test_relay_taking_data_after_refusing_the_recipient_gets_an_empty_message() -> None:
+    # RFC 2920 3.1: DATA was answered 354 with no valid recipient; the message must not follow.
+    result, seen = await _send_through(
+        b"250 2.1.0 ok\r\n550 5.1.1 <ann@example.com>: user unknown\r\n354 go ahead\r\n"
+    )
+
+    assert (result.outcome, result.code, result.enhanced) == ("bounced", 550, "5.1.1")
+    assert seen[4] == b".\r\n"  # straight after DATA's 354: an empty message
+    assert b"Subject" not in b"".join(seen)
 
 
 async def test_temporary_failure_defers_then_recovers(

@@ -13,6 +13,7 @@ Scripting (change it at any time, from any thread)::
     server.defer_next(5)                        # the next 5 RCPTs, whatever the address -> 451
     server.closing = True                       # every MAIL -> 421 4.3.2 (the client hangs up)
 
+It offers PIPELINING (RFC 2920) unless ``SmtpTestServer(pipelining=False)``.
 ``SmtpTestServer(credentials=("user", "pass"))`` offers AUTH PLAIN/LOGIN (without TLS, loopback
 only) and answers MAIL with 530 until the client has logged in with exactly those.
 
@@ -56,6 +57,14 @@ class ReceivedMessage:
 class _Handler:
     def __init__(self, server: SmtpTestServer) -> None:
         self._server = server
+
+    async def handle_EHLO(
+        self, smtp: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # aiosmtpd leaves it to a handler that answers EHLO
+        if self._server.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -113,8 +122,10 @@ class SmtpTestServer:
         credentials: tuple[str, str] | None = None,
         smtputf8: bool = True,
         max_size: int = 33_554_432,
+        pipelining: bool = True,
     ) -> None:
         self.host = host
+        self.pipelining = pipelining
         self.smtputf8 = smtputf8
         self.max_size = max_size  # offered as SIZE; a larger message is refused (552)
         self.port = port
