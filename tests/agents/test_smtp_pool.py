@@ -3,10 +3,12 @@
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import trustme
 
 from agents.mailer import SendResult, parse_smtp_url
 from agents.smtp import SmtpPoolMailer
@@ -233,6 +235,21 @@ async def test_relay_taking_data_after_refusing_the_recipient_gets_an_empty_mess
     assert (result.outcome, result.code, result.enhanced) == ("bounced", 550, "5.1.1")
     assert seen[4] == b".\r\n"  # straight after DATA's 354: an empty message
     assert b"Subject" not in b"".join(seen)
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-by-one"])
+async def test_messages_go_through_starttls_on_one_connection(pipelining: bool) -> None:
+    # The relay refuses MAIL until STARTTLS: every message accepted went over TLS.
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    with SmtpTestServer(tls_context=context, pipelining=pipelining) as secure:
+        target = parse_smtp_url(f"{secure.url}?starttls=require&verify=false")
+        async with SmtpPoolMailer(target, size=1, timeout=5, local_hostname="t") as mailer:
+            results = [await mailer.send(make_delivery(f"u{n}@example.com", n)) for n in range(3)]
+
+        assert [r.outcome for r in results] == ["sent"] * 3
+        assert [m.rcpt_tos for m in secure.messages] == [(f"u{n}@example.com",) for n in range(3)]
+        assert secure.connections == 1
 
 
 async def test_temporary_failure_defers_then_recovers(

@@ -13,7 +13,8 @@ Scripting (change it at any time, from any thread)::
     server.defer_next(5)                        # the next 5 RCPTs, whatever the address -> 451
     server.closing = True                       # every MAIL -> 421 4.3.2 (the client hangs up)
 
-It offers PIPELINING (RFC 2920) unless ``SmtpTestServer(pipelining=False)``.
+It offers PIPELINING (RFC 2920) unless ``SmtpTestServer(pipelining=False)``. Given a
+``tls_context``, it offers STARTTLS and refuses MAIL (530) until the session is encrypted.
 ``SmtpTestServer(credentials=("user", "pass"))`` offers AUTH PLAIN/LOGIN (without TLS, loopback
 only) and answers MAIL with 530 until the client has logged in with exactly those.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import email.policy
+import ssl
 import threading
 import time
 import weakref
@@ -123,9 +125,11 @@ class SmtpTestServer:
         smtputf8: bool = True,
         max_size: int = 33_554_432,
         pipelining: bool = True,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.pipelining = pipelining
+        self.tls_context = tls_context
         self.smtputf8 = smtputf8
         self.max_size = max_size  # offered as SIZE; a larger message is refused (552)
         self.port = port
@@ -299,6 +303,8 @@ class SmtpTestServer:
             loop=self._loop,
             authenticator=self._handler.authenticate if self.credentials else None,
             auth_require_tls=False,
+            tls_context=self.tls_context,
+            require_starttls=self.tls_context is not None,
         )
         with self._lock:
             self._connections += 1
