@@ -10,7 +10,6 @@ publishes the same event (same id, same number) again, as the timeline would."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from agents.deadletters import guard
@@ -45,7 +44,7 @@ def register(worker: Worker) -> None:
                 request = decode(event.value, SendRequested)
                 now = time.time()
                 for delivery in deliveries(request):
-                    queued = replace(event_for(delivery, "queued", at=now), seq=1)
+                    queued = event_for(delivery, "queued", at=now, seq=1)
                     await worker.send(worker.events, delivery.message_id.encode(), encode(queued))
                     key = recipient_key(delivery.recipient)
                     await worker.send(worker.by_recipient, key, encode(delivery))

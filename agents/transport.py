@@ -94,10 +94,22 @@ class _IdempotentProducer(faust_aiokafka.Producer):
         # overtakes its older one.
         async with self._changelog_order:
             pending, self.changelog = self.changelog, []
+            # The store keeps one offset per partition, and a partition's records are written
+            # in order: only the last of each (store, partition) has its offset kept, once
+            # written. That is a RocksDB write per partition and flush instead of per record
+            # (2% of a draining worker); a crash before it only means more changelog to read.
+            last: dict[tuple[int, int], tuple[Any, asyncio.Future[Any]]] = {}
             for topic, partition, key, value, store in pending:
                 sent = await self._ensure_producer().send(
                     topic, value, key=key, partition=partition
                 )
+                if partition is None:  # the producer picks it: kept as it comes
+                    sent.add_done_callback(partial(_persisted, store))
+                    continue
+                if (earlier := last.get((id(store), partition))) is not None:
+                    earlier[1].add_done_callback(_failed)
+                last[id(store), partition] = (store, sent)
+            for store, sent in last.values():
                 sent.add_done_callback(partial(_persisted, store))
         await self.buffer.flush()  # anything sent through Faust's own Topic.send
         if self._producer is not None:
@@ -112,11 +124,17 @@ class _IdempotentProducer(faust_aiokafka.Producer):
         await self._ensure_producer().send(topic, value, key=key)
 
 
+def _failed(sent: asyncio.Future[Any]) -> bool:
+    if sent.cancelled() or sent.exception() is not None:
+        log.error("a changelog record was not written: %r", sent)
+        return True
+    return False
+
+
 def _persisted(store: Any, sent: asyncio.Future[Any]) -> None:
     """What Faust's table does once a changelog record is written: the store remembers the
     offset, so a restart only reads the changelog after it."""
-    if sent.cancelled() or sent.exception() is not None:
-        log.error("a changelog record was not written: %r", sent)
+    if _failed(sent):
         return
     written = sent.result()
     store.set_persisted_offset(TP(written.topic, written.partition), written.offset)

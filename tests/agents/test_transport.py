@@ -23,7 +23,14 @@ from mode.utils.queues import FlowControlQueue
 from agents import event_context
 from agents.app import build_worker
 from agents.mailer import MemoryMailer
-from agents.transport import FlowControl, HeraldTable, Transport, _FetchThread, contiguous
+from agents.transport import (
+    FlowControl,
+    HeraldTable,
+    Transport,
+    _FetchThread,
+    _IdempotentProducer,
+    contiguous,
+)
 from config.settings import Settings
 
 
@@ -267,6 +274,51 @@ def test_a_key_deleted_outside_its_event_is_gone_from_every_read(two_partitions:
 
 # The fetch loop hands each record over with ``wait_first(callback(message),
 # suspend_flow.wait())``; the callback puts the record's event on the agents' queues.
+
+
+class _Written:
+    """aiokafka's producer as a flush sees it: each record is written at once, at the next
+    offset of its partition."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[tuple[str, int], int] = defaultdict(int)
+
+    async def send(self, topic: str, value: Any, key: Any, partition: int) -> Any:
+        offset = self.offsets[topic, partition]
+        self.offsets[topic, partition] += 1
+        written: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        written.set_result(SimpleNamespace(topic=topic, partition=partition, offset=offset))
+        return written
+
+
+async def _nothing() -> None:
+    pass
+
+
+async def test_a_flush_keeps_the_offset_of_each_partitions_last_changelog_record(
+    tmp_path: Path,
+) -> None:
+    # A restart reads a table's changelog from the offset its store kept: it must be the last
+    # record written, or the restart reads it all again (or, past it, misses changes).
+    table = _ledger(tmp_path, partitions=2)
+    producer: Any = object.__new__(_IdempotentProducer)
+    producer.changelog, producer._changelog_order = [], asyncio.Lock()
+    producer.buffer, producer._producer = SimpleNamespace(flush=_nothing), None
+    written = _Written()
+    producer._ensure_producer = lambda: written
+    table.app._producer = producer
+    for partition, count in ((0, 3), (1, 2)):
+        with event_context.current(_OnPartition(partition)):
+            for n in range(count):
+                table[f"msg_{partition}_{n}"] = {"state": "sent"}
+
+    await producer.flush()
+    await asyncio.sleep(0)  # the written records' callbacks
+
+    changelog = table.changelog_topic.get_topic_name()
+    kept = [table.data.persisted_offset(TP(changelog, p)) for p in (0, 1)]  # type: ignore[arg-type]
+    assert kept == [2, 1]
+    assert written.offsets == {(changelog, 0): 3, (changelog, 1): 2}
 
 
 @pytest.fixture
