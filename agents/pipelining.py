@@ -1,9 +1,9 @@
 """One SMTP transaction with PIPELINING (RFC 2920), on a connection aiosmtplib opened.
 
 MAIL, RCPT and DATA go out in one write and their three replies are read together; the message
-follows once DATA is answered 354. That is two round trips per message instead of four, which
-halves the time a connection spends waiting on a distant relay, and the client's CPU per
-message (BENCHMARKS.md, fifteenth push).
+follows once DATA is answered 354. That is two round trips per message instead of four: a
+connection to a distant relay carries twice the mail, and the client's CPU per message is a
+tenth to a quarter lower (BENCHMARKS.md, fifteenth push).
 
 aiosmtplib cannot read pipelined replies: its protocol parses one reply per chunk received and
 drops data that arrives while a reply waits to be picked up. So for the transaction the

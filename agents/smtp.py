@@ -6,7 +6,8 @@ messages, and are dropped after any connection-level failure. Nothing here raise
 problem: refusals are classified (:func:`~agents.mailer.classify`) and a relay that cannot be
 reached gives ``deferred`` with no code, so the mail is retried later and never lost.
 
-With N worker processes there are up to N x ``size`` connections to the relay.
+With N worker processes there are up to N x ``size`` connections to the relay. A relay that
+offers PIPELINING gets each transaction's commands together (:mod:`agents.pipelining`).
 
 Messages are built with the deployment's :class:`~streams.links.Links` (tracking links,
 List-Unsubscribe, VERP return path). When the relay offers DSN and the return path is
