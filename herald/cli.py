@@ -35,7 +35,7 @@ def _api(settings: Settings, _: argparse.Namespace) -> None:
     from api.app import serve
 
     # uvloop, as in the worker: the loop's share of a send (the socket, the produce's wake-ups)
-    # costs less; 10-20% less API CPU per send under wrk (BENCHMARKS.md).
+    # costs less: about 15% less API CPU per send under wrk (BENCHMARKS.md).
     uvloop.run(serve(settings))
 
 
