@@ -18,7 +18,8 @@ core unless ``HERALD_BENCH_WORKERS`` says otherwise) and Postfix's ``smtp-sink``
 6. Suppression propagation (:mod:`bench.propagation`) and webhook deliveries/s
    (:mod:`bench.webhooks`).
 7. Memory: resident size of the API and the workers at rest and their peak under load
-   (:mod:`bench.memory`).
+   (:mod:`bench.memory`); and with each rate, the CPU the API, the workers and the broker spent
+   per request or email, and how busy the two cores were (:mod:`bench.cpu`): what bounds it.
 8. With the stack stopped: suppression lookups/s with 1,000,000 entries (:mod:`bench.lookups`),
    token-bucket decisions/s (:mod:`bench.buckets`), and the worker's start and restart time
    with a 1,000,000-key table (:mod:`bench.restart`); the dashboard reading a steady stream of
@@ -36,6 +37,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ from bench import (
     restart,
     webhooks,
 )
+from bench.cpu import CpuUse
 from bench.load import burst, post_script, wrk
 from bench.memory import Peak, rss_mib
 from bench.sink import Sink, require, smtp_source
@@ -87,13 +90,13 @@ async def main() -> None:
     require("wrk", "wrk")
     require("smtp-source", "postfix")
     rows: list[Row] = []
-    async with broker_and_sink("herald-bench-") as (settings, sink, work):
+    async with broker_and_sink("herald-bench-") as (settings, sink, work, broker):
         rows.append(smtp_row(sink))
         stack = start_api(settings, sink, work)
         engine = await database.connect(stack.settings)
         try:
             await stack.wait_api()
-            rows += await measure(stack, sink, work)
+            rows += await measure(stack, sink, work, broker)
         finally:
             stack.stop_all()
             await database.close(engine)
@@ -129,15 +132,17 @@ def ceiling_row(c: dict[str, Any]) -> Row:
     )
 
 
-async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
+async def measure(stack: Stack, sink: Sink, work: Path, broker: int) -> list[Row]:
     api = stack.procs["api"].pid
     api_rest = rss_mib(api)
     print(f"baseline: GET /health for {SECONDS}s ...", file=sys.stderr)
-    base = wrk(f"{stack.url}/health", None, SECONDS)
+    with CpuUse({"api": api}) as base_cpu:
+        base = wrk(f"{stack.url}/health", None, SECONDS)
     print(f"ingest: POST /v1/emails for {SECONDS}s (worker stopped) ...", file=sys.stderr)
     with Peak({"api": api}) as api_peak:
         script = post_script(work / "post.lua", stack.key, SEED)
-        ingest = wrk(f"{stack.url}/v1/emails", script, SECONDS)
+        with CpuUse({"api": api, "broker": broker}) as ingest_cpu:
+            ingest = wrk(f"{stack.url}/v1/emails", script, SECONDS)
         half_rate = ingest["rps"] / 2
         script = post_script(work / "half.lua", stack.key, SEED, rate=half_rate)
         half = wrk(f"{stack.url}/v1/emails", script, SECONDS)
@@ -151,7 +156,7 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
     relayed = sink.accepted
     t0 = time.monotonic()
     workers = start_workers(stack, work)
-    with Peak(workers) as drain_peak:
+    with Peak(workers) as drain_peak, CpuUse({**workers, "broker": broker}) as drain_cpu:
         drained_at = await asyncio.to_thread(sink.wait_for, relayed + backlog, 900)
     drain_s = drained_at - t0
     await wait_sent(backlog, timeout=300)  # the database has caught up: the workers are at rest
@@ -159,7 +164,8 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
 
     print(f"end to end: burst of {BURST} sends ...", file=sys.stderr)
     relayed, sent_before = sink.accepted, await sent_count()
-    with Peak({**workers, "api": api}) as e2e_peak:
+    e2e_pids = {**workers, "api": api, "broker": broker}
+    with Peak({**workers, "api": api}) as e2e_peak, CpuUse(e2e_pids) as e2e_cpu:
         t1 = time.monotonic()
         sent = await asyncio.to_thread(burst, stack.url, stack.key, SEED, BURST, work)
         accepted = sent["accepted"]
@@ -185,13 +191,18 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
         (
             "API baseline GET /health (wrk -t2 -c32)",
             f"{base['rps']:,.0f} req/s",
-            f"p50 {base.get('p50', 0):.1f} ms, p99 {base.get('p99', 0):.1f} ms",
+            f"p50 {base.get('p50', 0):.1f} ms, p99 {base.get('p99', 0):.1f} ms; "
+            f"API CPU {base_cpu.per('api', base['requests']):.0f} us per request, "
+            f"{base_cpu.cores:.2f} of {os.cpu_count()} cores busy",
         ),
         (
             "Ingest POST /v1/emails at saturation, 202 after broker ack",
             f"{ingest['rps']:,.0f} req/s",
             f"**{ratio:.2f}x baseline**; p50 {ingest.get('p50', 0):.1f} ms, "
-            f"p99 {ingest.get('p99', 0):.1f} ms, non-2xx {ingest['errors']:.0f}",
+            f"p99 {ingest.get('p99', 0):.1f} ms, non-2xx {ingest['errors']:.0f}; CPU per "
+            f"request: API {ingest_cpu.per('api', ingest['requests']):.0f} us, broker "
+            f"{ingest_cpu.per('broker', ingest['requests']):.0f} us; "
+            f"{ingest_cpu.cores:.2f} of {os.cpu_count()} cores busy",
         ),
         (
             f"Ingest at half load ({half_rate:,.0f} req/s asked, random pacing)",
@@ -209,14 +220,21 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
         (
             f"Drain backlog ({WORKERS} workers, their start included)",
             f"{backlog / drain_s:,.0f} emails/s",
-            f"{backlog:,} relayed in {drain_s:.1f} s",
+            f"{backlog:,} relayed in {drain_s:.1f} s; CPU per email: workers "
+            f"{per_email(drain_cpu, workers, backlog):.2f} ms, broker "
+            f"{per_email(drain_cpu, ['broker'], backlog):.2f} ms; "
+            f"{drain_cpu.cores:.2f} of {os.cpu_count()} cores busy",
         ),
         (
             f"End to end, burst of {BURST:,} sends (wrk, one recipient each)",
             f"{accepted / e2e_s:,.0f} emails/s",
             f"{accepted:,} accepted, {sent['refused']} refused, {sent['unanswered']} unanswered "
             f"(wrk connection errors); the last relayed at {e2e_s:.1f} s; {delivered:,} sent; "
-            f"**lost {lost}** (accepted, never sent)",
+            f"**lost {lost}** (accepted, never sent); CPU per email: API "
+            f"{per_email(e2e_cpu, ['api'], accepted):.2f} ms, workers "
+            f"{per_email(e2e_cpu, workers, accepted):.2f} ms, broker "
+            f"{per_email(e2e_cpu, ['broker'], accepted):.2f} ms; "
+            f"{e2e_cpu.cores:.2f} of {os.cpu_count()} cores busy (wrk included)",
         ),
         (
             f"Suppression propagation ({spread['trials']} trials, a send every 20 ms)",
@@ -242,6 +260,11 @@ async def measure(stack: Stack, sink: Sink, work: Path) -> list[Row]:
             "while draining and during the burst",
         ),
     ]
+
+
+def per_email(use: CpuUse, names: Iterable[str], emails: int) -> float:
+    """Milliseconds of CPU the processes ``names`` spent together per email."""
+    return sum(use.per(name, emails, unit=1e3) for name in names)
 
 
 def start_workers(stack: Stack, work: Path) -> dict[str, int]:

@@ -45,7 +45,7 @@ def heaviest(raw: Path, top: int = 40) -> list[tuple[float, str]]:
 
 
 async def main() -> None:
-    async with broker_and_sink("herald-profile-") as (settings, sink, work):
+    async with broker_and_sink("herald-profile-") as (settings, sink, work, _):
         stack = start_api(settings, sink, work)
         try:
             await stack.wait_api()

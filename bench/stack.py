@@ -46,17 +46,18 @@ def start_api(settings: Settings, sink: Sink, work: Path) -> Stack:
 
 
 @asynccontextmanager
-async def broker_and_sink(prefix: str) -> AsyncIterator[tuple[Settings, Sink, Path]]:
+async def broker_and_sink(prefix: str) -> AsyncIterator[tuple[Settings, Sink, Path, int]]:
     """The embedded broker with Herald's topics (three retry tiers) and ``smtp-sink`` as the relay,
-    in a scratch directory removed afterwards."""
+    in a scratch directory removed afterwards; the last item is the broker's process id."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         work = Path(tmp)
         settings = broker_settings(work / "broker")
         sink = Sink(free_port())
         try:
-            async with EmbeddedBroker(settings):
+            async with EmbeddedBroker(settings) as broker:
                 await ensure_topics(settings, [*all_topics(3), floor.TOPIC])
-                yield settings, sink, work
+                assert broker.pid is not None  # it runs until the block ends
+                yield settings, sink, work, broker.pid
         finally:
             sink.stop()
 
