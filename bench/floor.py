@@ -22,7 +22,7 @@ import uvicorn
 
 from api.producer import KafkaSendProducer
 from api.schemas import new_id
-from bench.load import wrk
+from bench.load import Saturated, saturated
 from streams.topics import TopicSpec
 from tests.integration.stack import eventually, free_port
 
@@ -65,8 +65,9 @@ async def _lifespan(producer: KafkaSendProducer, receive: Any, send: Any) -> Non
             return
 
 
-async def measure(bootstrap: str, script: Path, seconds: float) -> dict[str, float]:
-    """wrk with ``script`` (the ingest's) against the floor app, in its own process."""
+async def measure(bootstrap: str, script: Path, seconds: float) -> Saturated:
+    """wrk with ``script`` (the ingest's) against the floor app, in its own process, at
+    saturation as the API's ingest is measured."""
     port = free_port()
     cmd = [sys.executable, "-m", "bench.floor", str(port), bootstrap]
     proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent)
@@ -81,7 +82,7 @@ async def measure(bootstrap: str, script: Path, seconds: float) -> dict[str, flo
 
     try:
         await eventually(up, timeout=30, what="the ingest floor app")
-        return wrk(f"{url}/v1/emails", script, seconds)
+        return saturated(f"{url}/v1/emails", script, seconds)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -1,5 +1,11 @@
-"""HTTP load with wrk (keep-alive, 2 threads, 32 connections): at saturation, at a fixed
-rate, and as a burst of exactly N distinct sends.
+"""HTTP load with wrk (keep-alive, 2 threads): at saturation, at a fixed rate, and as a burst
+of exactly N distinct sends.
+
+Saturation is a route's best rate over 32, 64 and 128 connections. A send waits for the
+broker's acknowledgement, and the API's producer has one produce request in flight at a time,
+carrying the sends that arrived while the one before it was out: with 32 clients the API sat
+idle part of the time, and its produce requests were smaller (more CPU per send) than with 64
+(BENCHMARKS.md, seventeenth push). ``GET /health`` is at its best with 32.
 
 wrk has no fixed-rate mode; a Lua ``delay()`` before each request, on average
 ``connections / rate`` seconds, holds every connection to its share of the rate, which is what
@@ -17,13 +23,17 @@ import re
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from bench.cpu import CpuUse
+
 THREADS = 2
-CONNECTIONS = 32
+CONNECTIONS = 32  # the fixed-rate runs and the burst
+SATURATING = (32, 64, 128)
 UNANSWERED_AFTER = 5000  # GET /health answers a burst thread waits for a missing send
 
 
@@ -120,9 +130,32 @@ end
     return {"accepted": totals[0], "refused": totals[1], "unanswered": n - sum(totals)}
 
 
-def wrk(url: str, script: Path | None, seconds: float) -> dict[str, float]:
+@dataclass(frozen=True)
+class Saturated:
+    run: dict[str, float]  # wrk's figures for the best run
+    connections: int
+    cpu: CpuUse  # what the processes asked for spent during that run
+
+
+def saturated(
+    url: str, script: Path | None, seconds: float, pids: dict[str, int] | None = None
+) -> Saturated:
+    """wrk at each of ``SATURATING`` connections; the run with the most req/s."""
+    best: Saturated | None = None
+    for connections in SATURATING:
+        with CpuUse(pids or {}) as cpu:
+            run = wrk(url, script, seconds, connections)
+        if best is None or run["rps"] > best.run["rps"]:
+            best = Saturated(run, connections, cpu)
+    assert best is not None
+    return best
+
+
+def wrk(
+    url: str, script: Path | None, seconds: float, connections: int = CONNECTIONS
+) -> dict[str, float]:
     """Run wrk; req/s, request count, p50/p99 in ms and the non-2xx count."""
-    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:.0f}s", "--latency", url]
+    cmd = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", url]
     if script:
         cmd[1:1] = ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
