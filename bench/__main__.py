@@ -8,11 +8,10 @@ core unless ``HERALD_BENCH_WORKERS`` says otherwise) and Postfix's ``smtp-sink``
 2. Kafka ceiling: Kafka's own producer performance tool against Herald's produce path, same
    record size (:mod:`bench.kafka_ceiling`), once the stack has stopped.
 3. API baseline ``GET /health`` and ingest ``POST /v1/emails`` (one recipient, its own in each
-   request) with wrk (:mod:`bench.load`) at saturation: each route's best rate over 32, 64 and
-   128 connections, the workers stopped so they do not compete for the two cores (every 202
-   means the broker acknowledged the record); then ingest at half the saturated rate, for the
-   latency of a server that is not queueing; then the ingest floor (:mod:`bench.floor`), the
-   same requests to a bare app that only produces them.
+   request) with wrk (:mod:`bench.load`) at saturation, the workers stopped so they do not
+   compete for the two cores (every 202 means the broker acknowledged the record); then ingest
+   at half the saturated rate, for the latency of a server that is not queueing; then the
+   ingest floor (:mod:`bench.floor`), the same requests to a bare app that only produces them.
 4. Drain: the workers started on that backlog, to the relay's last 250.
 5. End to end: a burst of BURST sends (each its own request, one recipient), from the first
    request to the last message ``smtp-sink`` accepted; lost = accepted but never relayed.
@@ -53,7 +52,7 @@ from bench import (
     webhooks,
 )
 from bench.cpu import CpuUse
-from bench.load import burst, post_script, saturated, wrk
+from bench.load import CONNECTIONS, SATURATING, burst, post_script, wrk
 from bench.memory import Peak, rss_mib
 from bench.sink import Sink, require, smtp_source
 from bench.stack import broker_and_sink, records_on, start_api
@@ -136,21 +135,19 @@ def ceiling_row(c: dict[str, Any]) -> Row:
 async def measure(stack: Stack, sink: Sink, work: Path, broker: int) -> list[Row]:
     api = stack.procs["api"].pid
     api_rest = rss_mib(api)
-    print(f"baseline: GET /health for {SECONDS}s per connection count ...", file=sys.stderr)
-    saturated_base = saturated(f"{stack.url}/health", None, SECONDS, {"api": api})
-    base, base_cpu = saturated_base.run, saturated_base.cpu
-    print(f"ingest: POST /v1/emails for {SECONDS}s each (worker stopped) ...", file=sys.stderr)
+    print(f"baseline: GET /health for {SECONDS}s ...", file=sys.stderr)
+    with CpuUse({"api": api}) as base_cpu:
+        base = wrk(f"{stack.url}/health", None, SECONDS, SATURATING)
+    print(f"ingest: POST /v1/emails for {SECONDS}s (worker stopped) ...", file=sys.stderr)
     with Peak({"api": api}) as api_peak:
         script = post_script(work / "post.lua", stack.key, SEED)
-        pids = {"api": api, "broker": broker}
-        saturated_ingest = saturated(f"{stack.url}/v1/emails", script, SECONDS, pids)
-        ingest, ingest_cpu = saturated_ingest.run, saturated_ingest.cpu
+        with CpuUse({"api": api, "broker": broker}) as ingest_cpu:
+            ingest = wrk(f"{stack.url}/v1/emails", script, SECONDS, SATURATING)
         half_rate = ingest["rps"] / 2
         script = post_script(work / "half.lua", stack.key, SEED, rate=half_rate)
         half = wrk(f"{stack.url}/v1/emails", script, SECONDS)
     print(f"ingest floor: bare ASGI app for {SECONDS}s ...", file=sys.stderr)
-    saturated_bare = await floor.measure(stack.bootstrap, work / "post.lua", SECONDS)
-    bare = saturated_bare.run
+    bare = await floor.measure(stack.bootstrap, work / "post.lua", SECONDS)
     # One record per accepted send. Not wrk's totals: they leave out the requests in flight
     # when it stops, which the API still accepts (then drained, and counted, in the burst).
     backlog = await records_on(stack.bootstrap, SENDS_REQUESTED.name, PARTITIONS)
@@ -192,16 +189,14 @@ async def measure(stack: Stack, sink: Sink, work: Path, broker: int) -> list[Row
     ratio = ingest["rps"] / base["rps"] if base["rps"] else 0.0
     return [
         (
-            f"API baseline GET /health (wrk -t2 -c{saturated_base.connections}, "
-            "the best of 32, 64, 128 connections)",
+            f"API baseline GET /health (wrk -t2 -c{SATURATING})",
             f"{base['rps']:,.0f} req/s",
             f"p50 {base.get('p50', 0):.1f} ms, p99 {base.get('p99', 0):.1f} ms; "
             f"API CPU {base_cpu.per('api', base['requests']):.0f} us per request, "
             f"{base_cpu.cores:.2f} of {os.cpu_count()} cores busy",
         ),
         (
-            f"Ingest POST /v1/emails at saturation (-c{saturated_ingest.connections}), "
-            "202 after broker ack",
+            f"Ingest POST /v1/emails at saturation (-c{SATURATING}), 202 after broker ack",
             f"{ingest['rps']:,.0f} req/s",
             f"**{ratio:.2f}x baseline**; p50 {ingest.get('p50', 0):.1f} ms, "
             f"p99 {ingest.get('p99', 0):.1f} ms, non-2xx {ingest['errors']:.0f}; CPU per "
@@ -210,14 +205,13 @@ async def measure(stack: Stack, sink: Sink, work: Path, broker: int) -> list[Row
             f"{ingest_cpu.cores:.2f} of {os.cpu_count()} cores busy",
         ),
         (
-            f"Ingest at half load ({half_rate:,.0f} req/s asked, random pacing, -c32)",
+            f"Ingest at half load ({half_rate:,.0f} req/s asked, random pacing, -c{CONNECTIONS})",
             f"p99 {half.get('p99', 0):.1f} ms",
             f"{half['rps']:,.0f} req/s done, p50 {half.get('p50', 0):.1f} ms, "
             f"non-2xx {half['errors']:.0f}",
         ),
         (
-            "Ingest floor: read, decode, produce (acks=all), answer; bare ASGI, same server "
-            f"(-c{saturated_bare.connections})",
+            "Ingest floor: read, decode, produce (acks=all), answer; bare ASGI, same server",
             f"{bare['rps']:,.0f} req/s",
             f"**{bare['rps'] / base['rps']:.2f}x baseline**, POST /v1/emails "
             f"{ingest['rps'] / bare['rps']:.2f}x of it; p50 {bare.get('p50', 0):.1f} ms, "

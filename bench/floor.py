@@ -22,7 +22,7 @@ import uvicorn
 
 from api.producer import KafkaSendProducer
 from api.schemas import new_id
-from bench.load import Saturated, saturated
+from bench.load import SATURATING, wrk
 from streams.topics import TopicSpec
 from tests.integration.stack import eventually, free_port
 
@@ -65,7 +65,7 @@ async def _lifespan(producer: KafkaSendProducer, receive: Any, send: Any) -> Non
             return
 
 
-async def measure(bootstrap: str, script: Path, seconds: float) -> Saturated:
+async def measure(bootstrap: str, script: Path, seconds: float) -> dict[str, float]:
     """wrk with ``script`` (the ingest's) against the floor app, in its own process, at
     saturation as the API's ingest is measured."""
     port = free_port()
@@ -82,7 +82,7 @@ async def measure(bootstrap: str, script: Path, seconds: float) -> Saturated:
 
     try:
         await eventually(up, timeout=30, what="the ingest floor app")
-        return saturated(f"{url}/v1/emails", script, seconds)
+        return wrk(f"{url}/v1/emails", script, seconds, SATURATING)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -1,11 +1,11 @@
 """HTTP load with wrk (keep-alive, 2 threads): at saturation, at a fixed rate, and as a burst
 of exactly N distinct sends.
 
-Saturation is a route's best rate over 32, 64 and 128 connections. A send waits for the
-broker's acknowledgement, and the API's producer has one produce request in flight at a time,
-carrying the sends that arrived while the one before it was out: with 32 clients the API sat
-idle part of the time, and its produce requests were smaller (more CPU per send) than with 64
-(BENCHMARKS.md, seventeenth push). ``GET /health`` is at its best with 32.
+Saturation takes 64 connections, the rest 32. A send waits for the broker's acknowledgement,
+and the API's producer has one produce request in flight at a time, carrying the sends that
+arrived while the one before it was out: with 32 clients the API sat idle part of the time and
+its produce requests were smaller (more CPU per send) than with 64. ``GET /health`` is as fast
+with either (BENCHMARKS.md, seventeenth push).
 
 wrk has no fixed-rate mode; a Lua ``delay()`` before each request, on average
 ``connections / rate`` seconds, holds every connection to its share of the rate, which is what
@@ -23,17 +23,14 @@ import re
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.cpu import CpuUse
-
 THREADS = 2
-CONNECTIONS = 32  # the fixed-rate runs and the burst
-SATURATING = (32, 64, 128)
+CONNECTIONS = 32
+SATURATING = 64
 UNANSWERED_AFTER = 5000  # GET /health answers a burst thread waits for a missing send
 
 
@@ -128,27 +125,6 @@ end
         proc.wait(30)
     totals = [sum(int(f.read_text().split()[i]) for f in counts.iterdir()) for i in (0, 1)]
     return {"accepted": totals[0], "refused": totals[1], "unanswered": n - sum(totals)}
-
-
-@dataclass(frozen=True)
-class Saturated:
-    run: dict[str, float]  # wrk's figures for the best run
-    connections: int
-    cpu: CpuUse  # what the processes asked for spent during that run
-
-
-def saturated(
-    url: str, script: Path | None, seconds: float, pids: dict[str, int] | None = None
-) -> Saturated:
-    """wrk at each of ``SATURATING`` connections; the run with the most req/s."""
-    best: Saturated | None = None
-    for connections in SATURATING:
-        with CpuUse(pids or {}) as cpu:
-            run = wrk(url, script, seconds, connections)
-        if best is None or run["rps"] > best.run["rps"]:
-            best = Saturated(run, connections, cpu)
-    assert best is not None
-    return best
 
 
 def wrk(
