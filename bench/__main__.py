@@ -51,7 +51,7 @@ from bench import (
     restart,
     webhooks,
 )
-from bench.cpu import CpuUse
+from bench.cpu import CpuUse, cpu_use
 from bench.load import CONNECTIONS, SATURATING, burst, post_script, wrk
 from bench.memory import Peak, rss_mib
 from bench.sink import Sink, require, smtp_source
@@ -136,12 +136,12 @@ async def measure(stack: Stack, sink: Sink, work: Path, broker: int) -> list[Row
     api = stack.procs["api"].pid
     api_rest = rss_mib(api)
     print(f"baseline: GET /health for {SECONDS}s ...", file=sys.stderr)
-    with CpuUse({"api": api}) as base_cpu:
+    with cpu_use({"api": api}) as base_cpu:
         base = wrk(f"{stack.url}/health", None, SECONDS, SATURATING)
     print(f"ingest: POST /v1/emails for {SECONDS}s (worker stopped) ...", file=sys.stderr)
     with Peak({"api": api}) as api_peak:
         script = post_script(work / "post.lua", stack.key, SEED)
-        with CpuUse({"api": api, "broker": broker}) as ingest_cpu:
+        with cpu_use({"api": api, "broker": broker}) as ingest_cpu:
             ingest = wrk(f"{stack.url}/v1/emails", script, SECONDS, SATURATING)
         half_rate = ingest["rps"] / 2
         script = post_script(work / "half.lua", stack.key, SEED, rate=half_rate)
@@ -156,7 +156,7 @@ async def measure(stack: Stack, sink: Sink, work: Path, broker: int) -> list[Row
     relayed = sink.accepted
     t0 = time.monotonic()
     workers = start_workers(stack, work)
-    with Peak(workers) as drain_peak, CpuUse({**workers, "broker": broker}) as drain_cpu:
+    with Peak(workers) as drain_peak, cpu_use({**workers, "broker": broker}) as drain_cpu:
         drained_at = await asyncio.to_thread(sink.wait_for, relayed + backlog, 900)
     drain_s = drained_at - t0
     await wait_sent(backlog, timeout=300)  # the database has caught up: the workers are at rest
@@ -165,7 +165,7 @@ async def measure(stack: Stack, sink: Sink, work: Path, broker: int) -> list[Row
     print(f"end to end: burst of {BURST} sends ...", file=sys.stderr)
     relayed, sent_before = sink.accepted, await sent_count()
     e2e_pids = {**workers, "api": api, "broker": broker}
-    with Peak({**workers, "api": api}) as e2e_peak, CpuUse(e2e_pids) as e2e_cpu:
+    with Peak({**workers, "api": api}) as e2e_peak, cpu_use(e2e_pids) as e2e_cpu:
         t1 = time.monotonic()
         sent = await asyncio.to_thread(burst, stack.url, stack.key, SEED, BURST, work)
         accepted = sent["accepted"]

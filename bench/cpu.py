@@ -7,10 +7,36 @@ the kernel's counters at both ends of the stretch.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from types import TracebackType
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import psutil
+
+
+@dataclass
+class CpuUse:
+    seconds: dict[str, float] = field(default_factory=dict)  # CPU each process spent
+    cores: float = 0.0  # cores kept busy on average, by anything on the machine
+
+    def per(self, name: str, count: float, unit: float = 1e6) -> float:
+        """``name``'s CPU per item of ``count`` (microseconds by default; 1e3 for ms)."""
+        return self.seconds[name] / count * unit if count else 0.0
+
+
+@contextlib.contextmanager
+def cpu_use(pids: dict[str, int]) -> Iterator[CpuUse]:
+    """``with cpu_use({"api": pid, ...}) as use:`` ... then ``use.seconds["api"]``,
+    ``use.cores``; filled in when the block ends."""
+    start = {name: _spent(pid) for name, pid in pids.items()}
+    busy, total = _machine()
+    use = CpuUse()
+    yield use
+    use.seconds = {name: _spent(pid) - start[name] for name, pid in pids.items()}
+    busy_end, total_end = _machine()
+    if total_end > total:
+        use.cores = (busy_end - busy) / (total_end - total) * (os.cpu_count() or 1)
 
 
 def _spent(pid: int) -> float:
@@ -24,37 +50,3 @@ def _machine() -> tuple[float, float]:
     idle = t.idle + getattr(t, "iowait", 0.0)
     total = float(sum(t))
     return total - idle, total
-
-
-class CpuUse:
-    """``with CpuUse({"api": pid, ...}) as use:`` ... then ``use.seconds["api"]`` and
-    ``use.cores`` (cores kept busy on average, by anything on the machine)."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self.seconds = dict.fromkeys(pids, 0.0)
-        self.cores = 0.0
-        self._start: dict[str, float] = {}
-        self._machine = (0.0, 0.0)
-
-    def __enter__(self) -> CpuUse:
-        self._start = {name: _spent(pid) for name, pid in self.pids.items()}
-        self._machine = _machine()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for name, pid in self.pids.items():
-            self.seconds[name] = _spent(pid) - self._start[name]
-        busy, total = _machine()
-        elapsed = total - self._machine[1]
-        if elapsed > 0:
-            self.cores = (busy - self._machine[0]) / elapsed * (os.cpu_count() or 1)
-
-    def per(self, name: str, count: float, unit: float = 1e6) -> float:
-        """``name``'s CPU per item of ``count`` (microseconds by default; 1e3 for ms)."""
-        return self.seconds[name] / count * unit if count else 0.0
