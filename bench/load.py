@@ -3,9 +3,9 @@ of exactly N distinct sends.
 
 Saturation takes 64 connections, the rest 32. A send waits for the broker's acknowledgement,
 and the API's producer has one produce request in flight at a time, carrying the sends that
-arrived while the one before it was out: with 32 clients the API sat idle part of the time and
-its produce requests were smaller (more CPU per send) than with 64. ``GET /health`` is as fast
-with either (BENCHMARKS.md, seventeenth push).
+arrived while the one before it was out: with 32 clients those requests were smaller, so each
+send cost the API and the broker more CPU than with 64. ``GET /health`` is as fast with either
+(BENCHMARKS.md, seventeenth push).
 
 wrk has no fixed-rate mode; a Lua ``delay()`` before each request, on average
 ``connections / rate`` seconds, holds every connection to its share of the rate, which is what
